@@ -1,0 +1,80 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mailvault/mailvault/fs"
+)
+
+type mountFlags struct {
+	allowOther bool
+	debug      bool
+	cacheMB    int64
+}
+
+func init() {
+	var mf mountFlags
+	register(&command{
+		name:    "mount",
+		args:    "MOUNTPOINT",
+		summary: "mount the repository as read-only Maildirs (stays in the foreground)",
+		help: `
+The tree is MOUNTPOINT/<server>/<group>/<user>/<folder>/{cur,new,tmp}/, the
+latest backup of each user; subfolders are subdirectories. Copy a message
+file back into a user's Maildir to restore it. Mail clients (mutt -f,
+mblaze mlist) read the folders directly.
+
+The mount stays in the foreground; SIGINT or SIGTERM unmounts it. A stale
+mount point left by a crashed mount is cleared first. Without --allow-other
+only the user who mounted (root) can read the tree.`,
+		flags: func(f *flag.FlagSet, e *env) {
+			f.BoolVar(&mf.allowOther, "allow-other", false, "let other users enter the mount (needs user_allow_other in /etc/fuse.conf for non-root)")
+			f.BoolVar(&mf.debug, "debug", false, "log every FUSE request")
+			f.Int64Var(&mf.cacheMB, "cache-mb", 64, "memory for recently read messages, in `MiB`")
+		},
+		run: func(e *env, args []string) error { return runMount(e, &mf, args) },
+	})
+}
+
+func runMount(e *env, mf *mountFlags, args []string) error {
+	if len(args) != 1 {
+		return usagef("want one mount point")
+	}
+	mnt := args[0]
+	if note, err := fs.PrepareMountpoint(mnt); err != nil {
+		return err
+	} else if note != "" {
+		fmt.Fprintln(e.stderr, "mailvault:", note)
+	}
+	r, err := e.openRepo()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	srv, err := fs.Mount(mnt, fs.New(r, mf.cacheMB<<20), fs.MountOptions{AllowOther: mf.allowOther, Debug: mf.debug})
+	if err != nil {
+		return fmt.Errorf("cannot mount at %s: %w", mnt, err)
+	}
+	fmt.Fprintf(e.stdout, "mounted %s at %s; press Ctrl-C (or send SIGTERM) to unmount\n", r.Layout, mnt)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() { srv.Wait(); close(done) }()
+	select {
+	case s := <-sig:
+		fmt.Fprintf(e.stderr, "mailvault: %v: unmounting %s\n", s, mnt)
+	case <-done:
+		return nil // unmounted from outside (fusermount3 -u)
+	}
+	if note, err := fs.Unmount(srv, mnt); err != nil {
+		return err
+	} else if note != "" {
+		fmt.Fprintln(e.stderr, "mailvault:", note)
+	}
+	<-done
+	return nil
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the mailvault command built once for the end-to-end tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mailvault-bin-")
+	if err != nil {
+		panic(err)
+	}
+	os.Chmod(dir, 0o755) // tests run it as another user too
+	binary = filepath.Join(dir, "mailvault")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
+	if err != nil {
+		os.Stderr.Write(out)
+		panic("cannot build mailvault: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is what a run of the binary did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// mv runs the mailvault binary and waits for it.
+func mv(t *testing.T, args ...string) result {
+	t.Helper()
+	return runBinary(t, nil, args)
+}
+
+// mvAs runs the binary as another user.
+func mvAs(t *testing.T, uid, gid uint32, args ...string) result {
+	t.Helper()
+	return runBinary(t, &syscall.Credential{Uid: uid, Gid: gid}, args)
+}
+
+func runBinary(t *testing.T, cred *syscall.Credential, args []string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("mailvault %s: %v", strings.Join(args, " "), err)
+	}
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+// mustMV runs the binary and fails the test unless it exits 0.
+func mustMV(t *testing.T, args ...string) result {
+	t.Helper()
+	r := mv(t, args...)
+	if r.code != 0 {
+		t.Fatalf("mailvault %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// mount is a running 'mailvault mount'.
+type mount struct {
+	dir    string
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan error
+}
+
+// startMount mounts repo at dir and waits until the mount answers. The
+// mount is taken down when the test ends; a mount left behind fails it.
+func startMount(t *testing.T, repoDir, dir string) *mount {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := &mount{dir: dir, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	m.cmd = exec.Command(binary, "mount", "--repo", repoDir, dir)
+	m.cmd.Stderr = m.stderr
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { m.done <- m.cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !isMountpoint(dir) {
+		select {
+		case err := <-m.done:
+			t.Fatalf("mount exited early: %v\n%s", err, m.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mount at %s did not come up\n%s", dir, m.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Cleanup(func() {
+		if m.cmd.ProcessState == nil {
+			m.stop(t)
+		}
+		if isMountpoint(dir) {
+			exec.Command("fusermount3", "-uz", dir).Run()
+			t.Errorf("mount at %s was left behind", dir)
+		}
+	})
+	return m
+}
+
+// stop sends SIGTERM and expects a clean exit and a clean unmount.
+func (m *mount) stop(t *testing.T) {
+	t.Helper()
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-m.done:
+		if err != nil {
+			t.Errorf("mount exited with %v\n%s", err, m.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		m.cmd.Process.Kill()
+		t.Fatalf("mount did not exit on SIGTERM\n%s", m.stderr)
+	}
+	if isMountpoint(m.dir) {
+		t.Errorf("%s still mounted after SIGTERM", m.dir)
+	}
+}
+
+// isMountpoint reports whether dir is on another device than its parent.
+func isMountpoint(dir string) bool {
+	var a, b syscall.Stat_t
+	if syscall.Stat(dir, &a) != nil || syscall.Stat(filepath.Dir(dir), &b) != nil {
+		return false
+	}
+	return a.Dev != b.Dev
+}
+
+func requireFUSE(t *testing.T) {
+	t.Helper()
+	_, err := exec.LookPath("fusermount3")
+	if _, serr := os.Stat("/dev/fuse"); err != nil || serr != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("FUSE is needed: install fuse3 (apt-get install -y fuse3)")
+		}
+		t.Skip("FUSE not available: install fuse3")
+	}
+}
+

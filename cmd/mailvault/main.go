@@ -1,0 +1,209 @@
+// Command mailvault backs up Dovecot Maildir stores into a repository of
+// deduplicated, compressed archives and serves the backups as a read-only
+// file system of Maildirs.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/mailvault/mailvault/archive"
+	"github.com/mailvault/mailvault/index"
+	"github.com/mailvault/mailvault/repo"
+)
+
+// Exit codes, documented in the README; alarms watch them.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // the command failed
+	exitUsage   = 2 // bad command line or configuration
+	exitPartial = 3 // done, but some objects were left out (PARTIAL)
+	exitLocked  = 4 // the repository or group is in use by another run
+	exitCorrupt = 5 // a damaged archive or repository
+)
+
+// command is one verb of the command line.
+type command struct {
+	name    string
+	args    string // the arguments after the flags, for usage lines
+	summary string
+	help    string // more text for --help
+	run     func(env *env, args []string) error
+	flags   func(fs *flag.FlagSet, env *env)
+}
+
+var commands []*command
+
+func register(c *command) { commands = append(commands, c) }
+
+// env is what every command shares: the global flags and the output.
+type env struct {
+	repoDir string
+	json    bool
+	quiet   bool
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+// usageError is a mistake on the command line.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// partialError says a run finished but left something out.
+type partialError struct{ msg string }
+
+func (e partialError) Error() string { return e.msg }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 {
+			return run([]string{args[1], "--help"}, stdout, stderr)
+		}
+		mainUsage(stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	if args[0] == "version" || args[0] == "--version" {
+		fmt.Fprintln(stdout, "mailvault", version)
+		return exitOK
+	}
+	name, rest := args[0], args[1:]
+	if name == "index" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = "index "+rest[0], rest[1:]
+	}
+	var cmd *command
+	for _, c := range commands {
+		if c.name == name {
+			cmd = c
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "mailvault: unknown command %q\nhint: run 'mailvault help' for the list of commands\n", name)
+		return exitUsage
+	}
+	e := &env{stdout: stdout, stderr: stderr, repoDir: os.Getenv("MAILVAULT_REPO")}
+	fs := flag.NewFlagSet("mailvault "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&e.repoDir, "repo", e.repoDir, "repository `directory` (default $MAILVAULT_REPO)")
+	if cmd.flags != nil {
+		cmd.flags(fs, e)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: mailvault %s [flags] %s\n\n%s\n", cmd.name, cmd.args, cmd.summary)
+		if cmd.help != "" {
+			fmt.Fprintf(fs.Output(), "\n%s\n", strings.TrimSpace(cmd.help))
+		}
+		fmt.Fprintln(fs.Output(), "\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK
+		}
+		return exitUsage
+	}
+	err := cmd.run(e, fs.Args())
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(err)
+	fmt.Fprintf(stderr, "mailvault: %v\n", err)
+	if h := hint(err, cmd); h != "" {
+		fmt.Fprintf(stderr, "hint: %s\n", h)
+	}
+	return code
+}
+
+// exitCode is the one place that maps errors to exit codes.
+func exitCode(err error) int {
+	var ue usageError
+	var pe partialError
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.As(err, &pe):
+		return exitPartial
+	case errors.Is(err, index.ErrLocked), errors.Is(err, repo.ErrBusy):
+		return exitLocked
+	case errors.Is(err, archive.ErrCorrupt), errors.Is(err, archive.ErrTruncated), errors.Is(err, archive.ErrNotArchive):
+		return exitCorrupt
+	}
+	return exitFailed
+}
+
+func hint(err error, cmd *command) string {
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		return fmt.Sprintf("run 'mailvault %s --help'", cmd.name)
+	case errors.Is(err, index.ErrLocked):
+		return "a 'mailvault mount' or another command holds the index; stop it or wait for it to finish"
+	case errors.Is(err, repo.ErrNotRepository):
+		return "pass --repo DIR (or set MAILVAULT_REPO) to a repository made by 'mailvault init' or a first backup"
+	}
+	return ""
+}
+
+func mainUsage(w io.Writer) {
+	fmt.Fprint(w, `mailvault backs up Dovecot Maildir stores into a repository of compressed,
+deduplicated archives, and mounts the backups as read-only Maildirs.
+
+usage: mailvault COMMAND [flags] [arguments]
+
+commands:
+`)
+	sorted := append([]*command(nil), commands...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].name < sorted[j].name })
+	for _, c := range sorted {
+		fmt.Fprintf(w, "  %-15s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Every command takes --repo DIR (or $MAILVAULT_REPO) and --help.
+Run 'mailvault COMMAND --help' for its flags.
+
+exit codes: 0 ok, 1 failed, 2 usage error, 3 partial (something left out),
+            4 repository or group in use, 5 damaged archive or repository
+`)
+}
+
+const version = "0.1.0"
+
+// needRepo returns the repository directory or a usage error.
+func (e *env) needRepo() (string, error) {
+	if e.repoDir == "" {
+		return "", usagef("no repository: pass --repo DIR or set MAILVAULT_REPO")
+	}
+	return e.repoDir, nil
+}
+
+// openRepo opens the repository and reports archives it could not read.
+func (e *env) openRepo() (*repo.Repo, error) {
+	dir, err := e.needRepo()
+	if err != nil {
+		return nil, err
+	}
+	r, problems, err := repo.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range problems {
+		fmt.Fprintf(e.stderr, "mailvault: warning: %v (left out of the index until it can be read)\n", p)
+	}
+	return r, nil
+}

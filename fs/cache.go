@@ -1,0 +1,75 @@
+package fs
+
+import (
+	"container/list"
+	"log"
+	"sync"
+
+	"github.com/mailvault/mailvault/archive"
+	"github.com/mailvault/mailvault/index"
+)
+
+var logf = log.Printf
+
+// blobCache keeps the bytes of recently read messages, up to a byte limit,
+// so that the many small reads the kernel makes of one file decode it once.
+type blobCache struct {
+	mu    sync.Mutex // guards all below
+	limit int64
+	size  int64
+	order *list.List // of *cached, most recent first
+	byKey map[archive.Hash]*list.Element
+}
+
+type cached struct {
+	h    archive.Hash
+	data []byte
+}
+
+func newBlobCache(limit int64) *blobCache {
+	return &blobCache{limit: limit, order: list.New(), byKey: map[archive.Hash]*list.Element{}}
+}
+
+func (c *blobCache) get(h archive.Hash) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.byKey[h]
+	if !ok {
+		return nil, false
+	}
+	c.order.MoveToFront(el)
+	return el.Value.(*cached).data, true
+}
+
+// put adds a blob, evicting the least recent ones; a blob larger than the
+// limit is kept alone, so that a huge message read in pieces decodes once.
+func (c *blobCache) put(h archive.Hash, data []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.byKey[h]; ok {
+		return
+	}
+	c.byKey[h] = c.order.PushFront(&cached{h: h, data: data})
+	c.size += int64(len(data))
+	for c.size > c.limit && c.order.Len() > 1 {
+		el := c.order.Back()
+		v := el.Value.(*cached)
+		c.order.Remove(el)
+		delete(c.byKey, v.h)
+		c.size -= int64(len(v.data))
+	}
+}
+
+// listing loads the messages of a folder once for its cur/ and new/.
+type listing struct {
+	src  Source
+	id   index.ListingID
+	once sync.Once
+	msgs []index.Message
+	err  error
+}
+
+func (l *listing) get() ([]index.Message, error) {
+	l.once.Do(func() { l.msgs, l.err = l.src.Messages(l.id) })
+	return l.msgs, l.err
+}

@@ -1,0 +1,173 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"log"
+	"sort"
+	"sync"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/mailvault/mailvault/archive"
+)
+
+// The modes of the tree: no write bits anywhere, which is also what makes
+// Dovecot open a mounted Maildir read-only instead of trying to lock it.
+const (
+	dirMode  = syscall.S_IFDIR | 0o555
+	fileMode = syscall.S_IFREG | 0o444
+)
+
+// entry is one name in a directory, with what is needed to answer stat and
+// to make its node.
+type entry struct {
+	name  string
+	ino   uint64
+	mtime int64 // unix ns
+	// Directories: how to list their content.
+	load func() ([]entry, error)
+	// Files: their size and where their bytes come from.
+	size  int64
+	nlink uint32
+	blob  *archive.Hash // a message
+	data  []byte        // a control file, kept in the index
+	// what names the entry in log lines
+	what string
+}
+
+func (e *entry) isDir() bool { return e.load != nil }
+
+func (e *entry) fill(a *fuse.Attr) {
+	a.Ino = e.ino
+	sec, nsec := uint64(e.mtime/1e9), uint32(e.mtime%1e9)
+	a.Mtime, a.Mtimensec = sec, nsec
+	a.Ctime, a.Ctimensec = sec, nsec
+	a.Atime, a.Atimensec = sec, nsec
+	if e.isDir() {
+		a.Mode = dirMode
+		a.Nlink = 2
+		return
+	}
+	a.Mode = fileMode
+	a.Size = uint64(e.size)
+	a.Blocks = (a.Size + 511) / 512
+	a.Nlink = max(e.nlink, 1)
+}
+
+// dirNode is a directory whose entries are loaded on first use and kept
+// while the kernel keeps the node.
+type dirNode struct {
+	gofs.Inode
+	fsys *FS
+	e    entry
+
+	once    sync.Once
+	entries []entry // sorted by name; read-only after once
+	err     error
+}
+
+func (d *dirNode) list() ([]entry, error) {
+	d.once.Do(func() {
+		d.entries, d.err = d.e.load()
+		sort.Slice(d.entries, func(i, j int) bool { return d.entries[i].name < d.entries[j].name })
+		if d.err != nil {
+			log.Printf("mount: cannot list %s: %v", d.e.what, d.err)
+		}
+	})
+	return d.entries, d.err
+}
+
+func (d *dirNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	d.e.fill(&out.Attr)
+	return 0
+}
+
+func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	entries, err := d.list()
+	if err != nil {
+		return nil, syscall.EIO
+	}
+	i := sort.Search(len(entries), func(i int) bool { return entries[i].name >= name })
+	if i == len(entries) || entries[i].name != name {
+		return nil, syscall.ENOENT
+	}
+	e := entries[i]
+	e.fill(&out.Attr)
+	return d.NewInode(ctx, d.fsys.node(e), gofs.StableAttr{Mode: out.Attr.Mode & syscall.S_IFMT, Ino: e.ino}), 0
+}
+
+func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	entries, err := d.list()
+	if err != nil {
+		return nil, syscall.EIO
+	}
+	list := make([]fuse.DirEntry, len(entries))
+	for i, e := range entries {
+		mode := uint32(fileMode)
+		if e.isDir() {
+			mode = dirMode
+		}
+		list[i] = fuse.DirEntry{Name: e.name, Ino: e.ino, Mode: mode}
+	}
+	return gofs.NewListDirStream(list), 0
+}
+
+// OpendirHandle lets the kernel keep the listing: the tree never changes.
+func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	return nil, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// fileNode is a message or a control file.
+type fileNode struct {
+	gofs.Inode
+	fsys *FS
+	e    entry
+}
+
+func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	f.e.fill(&out.Attr)
+	return 0
+}
+
+// Open lets the kernel keep the pages it has read: a file never changes.
+func (f *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
+		return nil, 0, syscall.EROFS
+	}
+	return nil, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+func (f *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	data := f.e.data
+	if f.e.blob != nil {
+		var err error
+		data, err = f.fsys.blob(*f.e.blob)
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return nil, syscall.EINTR
+			}
+			log.Printf("mount: cannot read %s: %v", f.e.what, err)
+			return nil, syscall.EIO
+		}
+	}
+	if off >= int64(len(data)) {
+		return fuse.ReadResultData(nil), 0
+	}
+	return fuse.ReadResultData(data[off:min(off+int64(len(dest)), int64(len(data)))]), 0
+}
+
+// Compile-time checks of the go-fuse interfaces each node implements.
+var (
+	_ gofs.NodeGetattrer      = (*dirNode)(nil)
+	_ gofs.NodeLookuper       = (*dirNode)(nil)
+	_ gofs.NodeReaddirer      = (*dirNode)(nil)
+	_ gofs.NodeOpendirHandler = (*dirNode)(nil)
+	_ gofs.NodeGetattrer      = (*fileNode)(nil)
+	_ gofs.NodeOpener         = (*fileNode)(nil)
+	_ gofs.NodeReader         = (*fileNode)(nil)
+	_ gofs.InodeEmbedder      = (*dirNode)(nil)
+	_ gofs.InodeEmbedder      = (*fileNode)(nil)
+)

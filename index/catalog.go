@@ -1,0 +1,468 @@
+package index
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/mailvault/mailvault/archive"
+)
+
+// FormatVersion is the version of the key layout. An index of another
+// version is thrown away and rebuilt: it is only a cache.
+const FormatVersion = "mailvault-index 1"
+
+var (
+	// ErrLocked means another process holds the index.
+	ErrLocked = errors.New("index is in use by another mailvault process")
+	// ErrNotFound means the index holds no such entry.
+	ErrNotFound = errors.New("not in the index")
+)
+
+// Catalog is the badger database of one repository.
+type Catalog struct {
+	db *badger.DB
+
+	mu       sync.Mutex // guards archives and nextNum
+	archives map[uint32]*ArchiveInfo
+	nextNum  uint32
+}
+
+// Open opens (creating if needed) the index in dir. It returns ErrLocked
+// when another process holds it, and an error wrapping ErrStale when the
+// directory holds an index of another format version.
+func Open(dir string) (*Catalog, error) {
+	opt := badger.DefaultOptions(dir).
+		WithLogger(quietLogger{}).
+		WithMemTableSize(8 << 20).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(4).
+		WithValueThreshold(1 << 20).
+		WithBlockCacheSize(8 << 20).
+		WithIndexCacheSize(8 << 20).
+		WithNumCompactors(2)
+	db, err := badger.Open(opt)
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, fmt.Errorf("%w (%s)", ErrLocked, dir)
+		}
+		return nil, fmt.Errorf("cannot open index %s: %w", dir, err)
+	}
+	c := &Catalog{db: db, archives: map[uint32]*ArchiveInfo{}, nextNum: 1}
+	if err := c.checkVersion(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := c.loadArchives(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// ErrStale means the index was written by another format version.
+var ErrStale = errors.New("index has another format version")
+
+func (c *Catalog) checkVersion() error {
+	return c.db.Update(func(txn *badger.Txn) error {
+		item, err := txn.Get([]byte{prefixVersion})
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return txn.Set([]byte{prefixVersion}, []byte(FormatVersion))
+		}
+		if err != nil {
+			return err
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		if string(v) != FormatVersion {
+			return fmt.Errorf("%w: %q", ErrStale, v)
+		}
+		return nil
+	})
+}
+
+// Close flushes and closes the database.
+func (c *Catalog) Close() error { return c.db.Close() }
+
+func (c *Catalog) loadArchives() error {
+	return c.scan([]byte{prefixArchive}, func(k, v []byte) error {
+		comps, _, err := splitComps(k[1:], 1)
+		if err != nil {
+			return err
+		}
+		a, err := decodeArchive(comps[0], v)
+		if err != nil {
+			return fmt.Errorf("archive entry %s: %w", comps[0], err)
+		}
+		c.archives[a.Num] = a
+		if a.Num >= c.nextNum {
+			c.nextNum = a.Num + 1
+		}
+		return nil
+	})
+}
+
+// Archives lists the archives the index has ingested, by name.
+func (c *Catalog) Archives() []*ArchiveInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*ArchiveInfo, 0, len(c.archives))
+	for _, a := range c.archives {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Archive returns an ingested archive by number.
+func (c *Catalog) Archive(num uint32) (*ArchiveInfo, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.archives[num]
+	return a, ok
+}
+
+// Ingest catalogs an archive file: its snapshot, users, folders, messages
+// and blobs. The archive must not have been ingested before.
+func (c *Catalog) Ingest(name string, size int64, r *archive.Reader) error {
+	folders, err := r.Folders()
+	if err != nil {
+		return err
+	}
+	tr := r.Trailer()
+	c.mu.Lock()
+	info := &ArchiveInfo{Name: name, Num: c.nextNum, Size: size, Header: r.Header(), Frames: tr.Frames}
+	c.nextNum++
+	c.mu.Unlock()
+
+	wb := c.db.NewWriteBatch()
+	defer wb.Cancel()
+	h := info.Header
+	for _, b := range tr.Blobs {
+		if err := wb.Set(blobKey(b.Hash), encodeBlob(Blob{Archive: info.Num, Loc: b.Loc})); err != nil {
+			return err
+		}
+	}
+	type userSum struct {
+		folders, msgs int
+		bytes         int64
+	}
+	users := map[string]*userSum{}
+	var snapMsgs int
+	var snapBytes int64
+	for _, f := range folders {
+		fr, err := c.putListing(wb, f)
+		if err != nil {
+			return err
+		}
+		if err := wb.Set(folderKey(h.Server, h.Group, f.User, h.Created, f.Name), encodeFolder(fr)); err != nil {
+			return err
+		}
+		u := users[f.User]
+		if u == nil {
+			u = &userSum{}
+			users[f.User] = u
+		}
+		u.folders++
+		u.msgs += fr.Msgs
+		u.bytes += fr.Bytes
+		snapMsgs += fr.Msgs
+		snapBytes += fr.Bytes
+	}
+	for name, u := range users {
+		v := encodeCounts(info.Num, 1, u.folders, u.msgs, u.bytes)
+		if err := wb.Set(userKey(h.Server, h.Group, name, h.Created), v); err != nil {
+			return err
+		}
+	}
+	v := encodeCounts(info.Num, len(users), len(folders), snapMsgs, snapBytes)
+	if err := wb.Set(snapKey(h.Server, h.Created, h.Group), v); err != nil {
+		return err
+	}
+	// The archive entry goes last: an index that has it has everything else.
+	if err := wb.Set(archiveKey(name), encodeArchive(info)); err != nil {
+		return err
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("cannot write index: %w", err)
+	}
+	c.mu.Lock()
+	c.archives[info.Num] = info
+	c.mu.Unlock()
+	return nil
+}
+
+// putListing writes the messages and control files of a folder under its
+// listing id, unless a listing with that id is already there.
+func (c *Catalog) putListing(wb *badger.WriteBatch, f *archive.Folder) (*Folder, error) {
+	fr := &Folder{
+		Name: f.Name, Dir: f.Dir, UIDValidity: f.UIDValidity, NextUID: f.NextUID, GUID: f.GUID,
+		Keywords: f.Keywords, Mode: f.Mode, OwnerUID: f.OwnerUID, OwnerGID: f.OwnerGID,
+		CurMtime: f.CurMtime, NewMtime: f.NewMtime, Msgs: len(f.Messages),
+	}
+	type kv struct{ k, v []byte }
+	kvs := make([]kv, 0, len(f.Messages)+len(f.Files))
+	sum := sha256.New()
+	for i := range f.Messages {
+		m := &f.Messages[i]
+		fr.Bytes += m.Size
+		im := Message{Subdir: m.Subdir, Name: m.Name, Size: m.Size, Mtime: m.Mtime, Mode: m.Mode, UID: m.UID, Blob: m.Blob, Link: m.Link, Nlink: m.Nlink}
+		kvs = append(kvs, kv{appendComp(appendComp(nil, m.Subdir), m.Name), encodeMessage(&im)})
+	}
+	nmsg := len(kvs)
+	for i := range f.Files {
+		kvs = append(kvs, kv{appendComp(nil, f.Files[i].Name), encodeControl(&f.Files[i])})
+	}
+	for i, p := range kvs {
+		tag := byte(prefixMessage)
+		if i >= nmsg {
+			tag = prefixControl
+		}
+		sum.Write([]byte{tag})
+		writeLen(sum, p.k)
+		writeLen(sum, p.v)
+	}
+	copy(fr.Listing[:], sum.Sum(nil))
+	exists, err := c.exists(listingPrefix(prefixMessage, fr.Listing))
+	if err != nil || exists {
+		return fr, err
+	}
+	for i, p := range kvs {
+		prefix := listingPrefix(prefixMessage, fr.Listing)
+		if i >= nmsg {
+			prefix = listingPrefix(prefixControl, fr.Listing)
+		}
+		if err := wb.Set(append(prefix, p.k...), p.v); err != nil {
+			return nil, err
+		}
+	}
+	// A marker under the message prefix, so that an empty listing exists too.
+	return fr, wb.Set(listingPrefix(prefixMessage, fr.Listing), nil)
+}
+
+func writeLen(w interface{ Write([]byte) (int, error) }, b []byte) {
+	var n [8]byte
+	for i := range n {
+		n[i] = byte(len(b) >> (8 * i))
+	}
+	w.Write(n[:])
+	w.Write(b)
+}
+
+func (c *Catalog) exists(k []byte) (bool, error) {
+	err := c.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(k)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// scan calls fn for every key with the prefix, in order.
+func (c *Catalog) scan(prefix []byte, fn func(k, v []byte) error) error {
+	return c.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+			item := it.Item()
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if err := fn(item.Key(), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// distinct lists the distinct values of the component that follows prefix,
+// seeking past each subtree instead of reading it.
+func (c *Catalog) distinct(prefix []byte) ([]string, error) {
+	var out []string
+	err := c.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Seek(prefix); it.ValidForPrefix(prefix); {
+			k := it.Item().Key()
+			s, _, err := readComp(k[len(prefix):])
+			if err != nil {
+				return fmt.Errorf("key %q: %w", k, err)
+			}
+			out = append(out, s)
+			it.Seek(prefixEnd(appendComp(bytes.Clone(prefix), s)))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Servers lists the servers that have snapshots.
+func (c *Catalog) Servers() ([]string, error) { return c.distinct([]byte{prefixUser}) }
+
+// Groups lists the groups of a server.
+func (c *Catalog) Groups(server string) ([]string, error) {
+	return c.distinct(key(prefixUser, server))
+}
+
+// Users lists the users of a group as they were in their latest snapshot
+// taken at or before at (unix ns; 0 for the latest of all).
+func (c *Catalog) Users(server, group string, at int64) ([]User, error) {
+	var out []User
+	prefix := key(prefixUser, server, group)
+	err := c.scan(prefix, func(k, v []byte) error {
+		comps, rest, err := splitComps(k[len(prefix):], 1)
+		if err != nil {
+			return err
+		}
+		t, _, err := readTime(rest)
+		if err != nil {
+			return err
+		}
+		if at != 0 && t > at {
+			return nil
+		}
+		num, _, folders, msgs, size, err := decodeCounts(v)
+		if err != nil {
+			return err
+		}
+		u := User{Server: server, Group: group, Name: comps[0], Time: t, Archive: num, Folders: folders, Msgs: msgs, Bytes: size}
+		if n := len(out); n > 0 && out[n-1].Name == u.Name {
+			out[n-1] = u // a later snapshot of the same user
+		} else {
+			out = append(out, u)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Snapshots lists the snapshots of a server (all servers when server is
+// ""), oldest first.
+func (c *Catalog) Snapshots(server string) ([]Snapshot, error) {
+	prefix := []byte{prefixSnap}
+	if server != "" {
+		prefix = key(prefixSnap, server)
+	}
+	var out []Snapshot
+	err := c.scan(prefix, func(k, v []byte) error {
+		comps, rest, err := splitComps(k[1:], 1)
+		if err != nil {
+			return err
+		}
+		t, rest, err := readTime(rest)
+		if err != nil {
+			return err
+		}
+		g, _, err := splitComps(rest, 1)
+		if err != nil {
+			return err
+		}
+		s := Snapshot{Server: comps[0], Group: g[0], Time: t}
+		s.Archive, s.Users, s.Folders, s.Msgs, s.Bytes, err = decodeCounts(v)
+		out = append(out, s)
+		return err
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time })
+	return out, err
+}
+
+// Folders lists the folders of a user in the snapshot taken at t.
+func (c *Catalog) Folders(server, group, user string, t int64) ([]*Folder, error) {
+	prefix := folderPrefix(server, group, user, t)
+	var out []*Folder
+	err := c.scan(prefix, func(k, v []byte) error {
+		comps, _, err := splitComps(k[len(prefix):], 1)
+		if err != nil {
+			return err
+		}
+		f, err := decodeFolder(comps[0], v)
+		if err != nil {
+			return fmt.Errorf("folder %s: %w", comps[0], err)
+		}
+		out = append(out, f)
+		return nil
+	})
+	return out, err
+}
+
+// Messages lists the message files of a listing, cur/ before new/, each
+// sorted by name.
+func (c *Catalog) Messages(id ListingID) ([]Message, error) {
+	prefix := listingPrefix(prefixMessage, id)
+	var out []Message
+	err := c.scan(prefix, func(k, v []byte) error {
+		if len(k) == len(prefix) {
+			return nil // the listing's marker
+		}
+		comps, _, err := splitComps(k[len(prefix):], 2)
+		if err != nil {
+			return err
+		}
+		m, err := decodeMessage(comps[0], comps[1], v)
+		out = append(out, m)
+		return err
+	})
+	return out, err
+}
+
+// Controls returns the control files of a listing.
+func (c *Catalog) Controls(id ListingID) ([]archive.File, error) {
+	prefix := listingPrefix(prefixControl, id)
+	var out []archive.File
+	err := c.scan(prefix, func(k, v []byte) error {
+		comps, _, err := splitComps(k[len(prefix):], 1)
+		if err != nil {
+			return err
+		}
+		f, err := decodeControl(comps[0], v)
+		out = append(out, f)
+		return err
+	})
+	return out, err
+}
+
+// Blob says where a blob lies.
+func (c *Catalog) Blob(h archive.Hash) (Blob, error) {
+	var b Blob
+	err := c.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(blobKey(h))
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			var err error
+			b, err = decodeBlob(v)
+			return err
+		})
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return b, fmt.Errorf("blob %x: %w", h[:8], ErrNotFound)
+	}
+	return b, err
+}
+
+// quietLogger passes on badger's warnings and errors, not its chatter.
+type quietLogger struct{}
+
+func (quietLogger) Errorf(f string, a ...any)   { log.Printf("index: "+f, a...) }
+func (quietLogger) Warningf(f string, a ...any) { log.Printf("index: "+f, a...) }
+func (quietLogger) Infof(string, ...any)        {}
+func (quietLogger) Debugf(string, ...any)       {}
+
+// Remove deletes an index directory, for a rebuild.
+func Remove(dir string) error { return os.RemoveAll(dir) }

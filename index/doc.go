@@ -1,0 +1,40 @@
+// Package index is the badger catalog of a repository: which snapshot holds
+// which server, group, user, folder and message, and where each message's
+// bytes lie.
+//
+// The index is a cache. Archives are the truth: each carries its own
+// catalog in its trailer, and the index can always be rebuilt from them
+// (see repo.Rebuild). A process that opens the index brings it up to date
+// by ingesting the archives it has not seen; badger allows one writer per
+// directory, so a process that finds the index held leaves that work to the
+// holder.
+//
+// Glossary: an archive is one file written by one run for one group; a
+// snapshot is what one run recorded of one group of one server, named by
+// the run's start time; a listing is the content of one folder (message
+// files and control files), shared by every snapshot in which the folder
+// was the same; a blob is the bytes of one message, named by its sha-256.
+//
+// # Key layout
+//
+// Keys start with one prefix byte. Strings are encoded as components that
+// keep byte order and may hold any byte: 0x00 is written 00 FF and every
+// component ends with 00 01. Times are unix nanoseconds, big-endian with
+// the sign bit flipped so that they sort. Values are uvarint-encoded
+// records (records.go).
+//
+//	key                                          value
+//	'V'                                          FormatVersion
+//	'A' name                                     ArchiveInfo (number, size, header, frame table)
+//	'S' server time group                        archive number, users, folders, messages, bytes
+//	'U' server group user time                   archive number, folders, messages, bytes
+//	'D' server group user time folder            Folder (uidlist fields, owner, listing id)
+//	'M' listing                                  empty: marks that the listing is stored
+//	'M' listing subdir name                      Message (size, mtime, mode, uid, blob, link)
+//	'C' listing name                             control file (mode, mtime, bytes)
+//	'B' sha-256                                  Blob (archive number, logical offset, length)
+//
+// A listing id is the first 16 bytes of a sha-256 over the listing's keys
+// and values, so an unchanged folder adds one 'D' key per snapshot and no
+// message keys.
+package index

@@ -1,0 +1,22 @@
+// Package maildir reads Dovecot Maildir++ stores for backup.
+//
+// The words used here:
+//
+//   - A Location is a Dovecot mail_location template such as
+//     "maildir:/var/vmail/%d/%n/Maildir"; it finds the users of a store and
+//     the Maildir root of each.
+//   - A root is one user's Maildir directory. Its own cur/ and new/ hold the
+//     INBOX; every other folder is a dot-directory below it (".Archive.2002"
+//     is the folder "Archive/2002"), named in modified UTF-7.
+//   - A message file's Name is "<base>,S=<size>,W=<vsize>:2,<flags>". The base
+//     is the message's identity: Dovecot renames a file when its flags change
+//     and moves it from new/ to cur/, but never changes the base.
+//   - dovecot-uidlist maps bases to IMAP UIDs; dovecot-keywords maps the
+//     keyword letters a–z in file names to keyword names. Both are kept
+//     verbatim as control files, and parsed so each message carries its UID.
+//
+// Nothing here writes to the store, follows a symlink inside a folder, or
+// reads a message body except ReadMessage. Problems that affect one file or
+// folder are returned as a []error next to the result, so a backup can go on
+// and report them; only an unreadable folder directory is fatal for a folder.
+package maildir

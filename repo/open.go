@@ -1,0 +1,186 @@
+package repo
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/mailvault/mailvault/archive"
+	"github.com/mailvault/mailvault/index"
+)
+
+// Repo is an open repository with its index.
+type Repo struct {
+	Layout
+	*index.Catalog
+
+	mu      sync.Mutex // guards readers
+	readers map[uint32]*archiveFile
+}
+
+type archiveFile struct {
+	f *os.File
+	r *archive.Reader
+}
+
+// Problem is something that went wrong with one object while the work went
+// on.
+type Problem struct {
+	Object string // what it was about, e.g. an archive file
+	Err    error
+}
+
+func (p Problem) Error() string { return p.Object + ": " + p.Err.Error() }
+
+// Open opens the repository in dir and its index, and brings the index up to
+// date with the archives. A missing, stale or unreadable index is rebuilt.
+// Problems with single archives (damaged, unreadable) are returned beside a
+// working Repo; the archive is left out of the index.
+func Open(dir string) (*Repo, []Problem, error) {
+	if err := check(dir); err != nil {
+		return nil, nil, err
+	}
+	l := Layout(dir)
+	cat, err := index.Open(l.Index())
+	if errors.Is(err, index.ErrLocked) {
+		return nil, nil, err
+	}
+	if err != nil {
+		// The index is a cache: throw it away and build it again.
+		if rerr := index.Remove(l.Index()); rerr != nil {
+			return nil, nil, fmt.Errorf("%v; and cannot remove it: %w", err, rerr)
+		}
+		if cat, err = index.Open(l.Index()); err != nil {
+			return nil, nil, err
+		}
+	}
+	r := &Repo{Layout: l, Catalog: cat, readers: map[uint32]*archiveFile{}}
+	problems, err := r.Sync()
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return r, problems, nil
+}
+
+// Close closes the index and the archive files.
+func (r *Repo) Close() error {
+	r.mu.Lock()
+	for _, a := range r.readers {
+		a.f.Close()
+	}
+	r.readers = nil
+	r.mu.Unlock()
+	return r.Catalog.Close()
+}
+
+// Sync ingests the archives the index has not seen. If the index knows an
+// archive that is no longer there, it is rebuilt.
+func (r *Repo) Sync() ([]Problem, error) {
+	names, err := r.ArchiveNames()
+	if err != nil {
+		return nil, err
+	}
+	onDisk := map[string]bool{}
+	for _, n := range names {
+		onDisk[n] = true
+	}
+	known := map[string]bool{}
+	for _, a := range r.Catalog.Archives() {
+		if !onDisk[a.Name] {
+			return r.Rebuild()
+		}
+		known[a.Name] = true
+	}
+	var problems []Problem
+	for _, n := range names {
+		if known[n] {
+			continue
+		}
+		if err := r.ingest(n); err != nil {
+			problems = append(problems, Problem{Object: r.Archive(n), Err: err})
+		}
+	}
+	return problems, nil
+}
+
+func (r *Repo) ingest(name string) error {
+	f, err := os.Open(r.Archive(name))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	ar, err := archive.Open(f, st.Size())
+	if err != nil {
+		return err
+	}
+	return r.Catalog.Ingest(name, st.Size(), ar)
+}
+
+// Rebuild throws the index away and builds it again from the archives.
+func (r *Repo) Rebuild() ([]Problem, error) {
+	r.mu.Lock()
+	for _, a := range r.readers {
+		a.f.Close()
+	}
+	r.readers = map[uint32]*archiveFile{}
+	r.mu.Unlock()
+	if err := r.Catalog.Close(); err != nil {
+		return nil, err
+	}
+	if err := index.Remove(r.Index()); err != nil {
+		return nil, fmt.Errorf("cannot remove index: %w", err)
+	}
+	cat, err := index.Open(r.Index())
+	if err != nil {
+		return nil, err
+	}
+	r.Catalog = cat
+	return r.Sync()
+}
+
+// ReadBlob returns the bytes of a blob, checked against its hash.
+func (r *Repo) ReadBlob(h archive.Hash) ([]byte, error) {
+	b, err := r.Catalog.Blob(h)
+	if err != nil {
+		return nil, err
+	}
+	ar, err := r.reader(b.Archive)
+	if err != nil {
+		return nil, err
+	}
+	return ar.ReadBlob(h, b.Loc)
+}
+
+// reader returns a blob reader for an archive, opening it on first use.
+func (r *Repo) reader(num uint32) (*archive.Reader, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if a, ok := r.readers[num]; ok {
+		return a.r, nil
+	}
+	info, ok := r.Catalog.Archive(num)
+	if !ok {
+		return nil, fmt.Errorf("archive number %d: %w", num, index.ErrNotFound)
+	}
+	f, err := os.Open(r.Archive(info.Name))
+	if err != nil {
+		return nil, err
+	}
+	a := &archiveFile{f: f, r: archive.OpenFrames(f, info.Frames)}
+	r.readers[num] = a
+	return a.r, nil
+}
+
+// ArchiveName returns the file name of an ingested archive.
+func (r *Repo) ArchiveName(num uint32) string {
+	if a, ok := r.Catalog.Archive(num); ok {
+		return a.Name
+	}
+	return fmt.Sprintf("archive #%d", num)
+}

@@ -1,0 +1,112 @@
+package repo
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Pending is an archive file being written under tmp/. Commit moves it into
+// archives/ once it is complete and on disk; until then no reader sees it.
+type Pending struct {
+	*os.File
+	l    Layout
+	name string
+}
+
+// ArchiveName is the file name of the archive of one group of one run:
+// snapshot time, server, group and a random tail, so names sort by time and
+// never clash.
+func ArchiveName(t time.Time, server, group string) string {
+	var tail [4]byte
+	rand.Read(tail[:])
+	return fmt.Sprintf("%s-%s-%s-%s%s", t.UTC().Format("20060102T150405Z"), server, group, hex.EncodeToString(tail[:]), archiveExt)
+}
+
+// Create starts a new archive file.
+func (l Layout) Create(name string) (*Pending, error) {
+	if strings.ContainsRune(name, '/') || !strings.HasSuffix(name, archiveExt) {
+		return nil, fmt.Errorf("bad archive name %q", name)
+	}
+	f, err := os.OpenFile(filepath.Join(l.Tmp(), name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create archive: %w", err)
+	}
+	return &Pending{File: f, l: l, name: name}, nil
+}
+
+// Commit syncs the file and renames it into archives/.
+func (p *Pending) Commit() (string, error) {
+	if err := p.Sync(); err != nil {
+		p.Abort()
+		return "", fmt.Errorf("cannot sync archive %s: %w", p.name, err)
+	}
+	if err := p.Close(); err != nil {
+		p.Abort()
+		return "", fmt.Errorf("cannot close archive %s: %w", p.name, err)
+	}
+	if err := os.Rename(p.File.Name(), p.l.Archive(p.name)); err != nil {
+		p.Abort()
+		return "", fmt.Errorf("cannot move archive into place: %w", err)
+	}
+	if err := syncDir(p.l.Archives()); err != nil {
+		return "", fmt.Errorf("cannot sync %s: %w", p.l.Archives(), err)
+	}
+	return p.name, nil
+}
+
+// Abort removes the unfinished file.
+func (p *Pending) Abort() {
+	p.Close()
+	os.Remove(p.File.Name())
+}
+
+// Lock is an exclusive lock on one server and group of a repository, so
+// that two runs never back up the same group at once.
+type Lock struct{ f *os.File }
+
+// ErrBusy means another run holds the lock.
+var ErrBusy = fmt.Errorf("another backup of this group is running")
+
+// LockGroup takes the lock of a server's group without waiting.
+func (l Layout) LockGroup(server, group string) (*Lock, error) {
+	path := filepath.Join(l.Locks(), "backup-"+server+"-"+group+".lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open lock file: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if err == unix.EWOULDBLOCK {
+			return nil, fmt.Errorf("%w (server %s, group %s; lock %s)", ErrBusy, server, group, path)
+		}
+		return nil, fmt.Errorf("cannot lock %s: %w", path, err)
+	}
+	f.Truncate(0)
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	return &Lock{f: f}, nil
+}
+
+// Unlock releases the lock.
+func (k *Lock) Unlock() { k.f.Close() }
+
+// AppendLog appends lines to the repository's backup log.
+func (l Layout) AppendLog(lines ...string) error {
+	f, err := os.OpenFile(filepath.Join(l.Logs(), "backup.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, s := range lines {
+		if _, err := fmt.Fprintln(f, s); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
+}
