@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/mailvault/mailvault/archive"
@@ -15,8 +17,21 @@ type Repo struct {
 	Layout
 	*index.Catalog
 
+	// Note says how the index was opened when that is worth telling.
+	Note string
+
+	tmpIndex string // a private index built because the shared one was held
+
 	mu      sync.Mutex // guards readers
 	readers map[uint32]*archiveFile
+}
+
+// Options say how to open a repository.
+type Options struct {
+	// Private allows building a private index from the archives when
+	// another process holds the repository's index, instead of failing
+	// with index.ErrLocked. Read-only commands use it.
+	Private bool
 }
 
 type archiveFile struct {
@@ -37,12 +52,16 @@ func (p Problem) Error() string { return p.Object + ": " + p.Err.Error() }
 // date with the archives. A missing, stale or unreadable index is rebuilt.
 // Problems with single archives (damaged, unreadable) are returned beside a
 // working Repo; the archive is left out of the index.
-func Open(dir string) (*Repo, []Problem, error) {
+func Open(dir string, opt Options) (*Repo, []Problem, error) {
 	if err := check(dir); err != nil {
 		return nil, nil, err
 	}
 	l := Layout(dir)
+	l.removeStaleIndexes()
 	cat, err := index.Open(l.Index())
+	if errors.Is(err, index.ErrLocked) && opt.Private {
+		return openPrivate(l)
+	}
 	if errors.Is(err, index.ErrLocked) {
 		return nil, nil, err
 	}
@@ -55,13 +74,53 @@ func Open(dir string) (*Repo, []Problem, error) {
 			return nil, nil, err
 		}
 	}
-	r := &Repo{Layout: l, Catalog: cat, readers: map[uint32]*archiveFile{}}
+	return start(&Repo{Layout: l, Catalog: cat, readers: map[uint32]*archiveFile{}})
+}
+
+func start(r *Repo) (*Repo, []Problem, error) {
 	problems, err := r.Sync()
 	if err != nil {
 		r.Close()
 		return nil, nil, err
 	}
 	return r, problems, nil
+}
+
+// openPrivate builds an index of its own under tmp/, for a reader that
+// finds the repository's index held by another process (a running mount or
+// backup). The archives are the truth, so this index is as good as the
+// shared one; it is thrown away on Close.
+func openPrivate(l Layout) (*Repo, []Problem, error) {
+	dir, err := os.MkdirTemp(l.Tmp(), privateIndexPrefix)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot create a private index: %w", err)
+	}
+	cat, err := index.Open(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	r := &Repo{Layout: l, Catalog: cat, readers: map[uint32]*archiveFile{}, tmpIndex: dir,
+		Note: "the index is held by another mailvault process; read the archives directly"}
+	return start(r)
+}
+
+const privateIndexPrefix = "index-"
+
+// removeStaleIndexes removes private indexes that crashed processes left
+// behind; one still in use is locked by badger and stays.
+func (l Layout) removeStaleIndexes() {
+	entries, _ := os.ReadDir(l.Tmp())
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), privateIndexPrefix) {
+			continue
+		}
+		dir := filepath.Join(l.Tmp(), e.Name())
+		if c, err := index.Open(dir); err == nil {
+			c.Close()
+			os.RemoveAll(dir)
+		}
+	}
 }
 
 // Close closes the index and the archive files.
@@ -72,7 +131,11 @@ func (r *Repo) Close() error {
 	}
 	r.readers = nil
 	r.mu.Unlock()
-	return r.Catalog.Close()
+	err := r.Catalog.Close()
+	if r.tmpIndex != "" {
+		os.RemoveAll(r.tmpIndex)
+	}
+	return err
 }
 
 // Sync ingests the archives the index has not seen. If the index knows an
@@ -133,10 +196,14 @@ func (r *Repo) Rebuild() ([]Problem, error) {
 	if err := r.Catalog.Close(); err != nil {
 		return nil, err
 	}
-	if err := index.Remove(r.Index()); err != nil {
+	dir := r.Index()
+	if r.tmpIndex != "" {
+		dir = r.tmpIndex
+	}
+	if err := index.Remove(dir); err != nil {
 		return nil, fmt.Errorf("cannot remove index: %w", err)
 	}
-	cat, err := index.Open(r.Index())
+	cat, err := index.Open(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,6 +47,7 @@ rest is backed up and the run ends PARTIAL with exit code 3.`,
 			fs.StringVar(&bf.server, "server", host, "`name` of the server being backed up")
 			fs.StringVar(&bf.groups, "groups", "", "backup groups `file` of NAME=REGEX lines")
 			fs.BoolVar(&e.quiet, "quiet", false, "print nothing but errors")
+			fs.BoolVar(&e.json, "json", false, "print the summary as JSON")
 		},
 		run: func(e *env, args []string) error { return runBackup(e, &bf, args) },
 	})
@@ -98,7 +100,9 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 	}
 	indexNote := catalog(dir)
 	summary := summarize(res)
-	if !e.quiet {
+	if e.json {
+		printJSONSummary(e, res, indexNote)
+	} else if !e.quiet {
 		fmt.Fprintln(e.stdout, summary)
 		if indexNote != "" {
 			fmt.Fprintln(e.stdout, indexNote)
@@ -118,7 +122,7 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 // catalog brings the index up to date with the new archives. A process
 // that holds the index (a running mount) is left to do it.
 func catalog(dir string) string {
-	r, problems, err := repo.Open(dir)
+	r, problems, err := repo.Open(dir, repo.Options{})
 	if errors.Is(err, index.ErrLocked) {
 		return "The index is held by another mailvault process (a mount?); the new archives are safe and will be indexed when the index is next opened."
 	}
@@ -144,6 +148,23 @@ func summarize(r *backup.Result) string {
 		s += fmt.Sprintf(" PARTIAL: %d objects could not be backed up.", len(r.Problems))
 	}
 	return s
+}
+
+func printJSONSummary(e *env, r *backup.Result, note string) {
+	status := "FULL"
+	if r.Partial() {
+		status = "PARTIAL"
+	}
+	var problems []map[string]string
+	for _, p := range r.Problems {
+		problems = append(problems, map[string]string{"object": p.Object, "error": p.Err.Error()})
+	}
+	json.NewEncoder(e.stdout).Encode(map[string]any{
+		"status": status, "start": r.Start, "end": r.End, "groups": r.Groups, "archives": r.Archives,
+		"users": r.Users, "folders": r.Folders, "messages": r.Messages, "vanished": r.Vanished,
+		"bytes_read": r.BytesRead, "bytes_new": r.BytesNew, "bytes_stored": r.BytesStored,
+		"problems": problems, "note": note,
+	})
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }

@@ -16,7 +16,7 @@ repository.`,
 			if len(args) > 0 {
 				return usagef("index rebuild takes no arguments")
 			}
-			r, err := e.openRepo()
+			r, err := e.openRepo(false)
 			if err != nil {
 				return err
 			}

@@ -52,7 +52,7 @@ func runLs(e *env, args []string) error {
 	if !strings.HasPrefix(path, "/") {
 		return usagef("path %q must start with '/': /SERVER/GROUP/USER/FOLDER", path)
 	}
-	r, err := e.openRepo()
+	r, err := e.openRepo(true)
 	if err != nil {
 		return err
 	}

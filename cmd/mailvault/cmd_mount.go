@@ -50,7 +50,7 @@ func runMount(e *env, mf *mountFlags, args []string) error {
 	} else if note != "" {
 		fmt.Fprintln(e.stderr, "mailvault:", note)
 	}
-	r, err := e.openRepo()
+	r, err := e.openRepo(true)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ func init() {
 			if len(args) == 1 {
 				server = args[0]
 			}
-			r, err := e.openRepo()
+			r, err := e.openRepo(true)
 			if err != nil {
 				return err
 			}

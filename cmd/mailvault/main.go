@@ -193,14 +193,19 @@ func (e *env) needRepo() (string, error) {
 }
 
 // openRepo opens the repository and reports archives it could not read.
-func (e *env) openRepo() (*repo.Repo, error) {
+// Commands that only read pass private, so that they work while a mount
+// holds the index.
+func (e *env) openRepo(private bool) (*repo.Repo, error) {
 	dir, err := e.needRepo()
 	if err != nil {
 		return nil, err
 	}
-	r, problems, err := repo.Open(dir)
+	r, problems, err := repo.Open(dir, repo.Options{Private: private})
 	if err != nil {
 		return nil, err
+	}
+	if r.Note != "" && !e.quiet {
+		fmt.Fprintf(e.stderr, "mailvault: note: %s\n", r.Note)
 	}
 	for _, p := range problems {
 		fmt.Fprintf(e.stderr, "mailvault: warning: %v (left out of the index until it can be read)\n", p)

@@ -1,0 +1,65 @@
+package maildir
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// ErrVanished means a message file is gone for good: expunged since the scan.
+var ErrVanished = errors.New("message vanished")
+
+// maxMessage bounds one message read into memory.
+const maxMessage = 1 << 40
+
+// ReadMessage reads one message file of the folder. It opens without
+// following symlinks or updating atime, and reads to the end whatever the
+// size was at the scan.
+//
+// Dovecot renames a file when its flags change and moves it from new/ to cur/
+// when a client sees it; the base stays. So if the file is gone, ReadMessage
+// looks for the base in cur/ and new/ and reads that file instead; the
+// MessageFile returned describes the file read. If the base is nowhere the
+// error wraps ErrVanished. ReadMessage may be called from several goroutines.
+func (f *Folder) ReadMessage(m MessageFile) ([]byte, MessageFile, error) {
+	if m.Subdir != "cur" && m.Subdir != "new" || !safeName(m.Name) {
+		return nil, m, fmt.Errorf("folder %s: %q/%q is not a message file name", f.Path, m.Subdir, m.Name)
+	}
+	first := m
+	data, got, err := f.read(m)
+	for try := 0; try < 2 && notExist(err); try++ {
+		next, ok := f.relook.find(f.Path, baseOf(first.Name), m)
+		if !ok {
+			break
+		}
+		next.UID = first.UID
+		m = next
+		data, got, err = f.read(m)
+	}
+	if notExist(err) {
+		return nil, first, fmt.Errorf("%s: %w", filepath.Join(f.Path, first.Subdir, first.Name), ErrVanished)
+	}
+	return data, got, err
+}
+
+// safeName reports whether name is one directory entry, so that joining it
+// to a directory cannot leave that directory.
+func safeName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
+}
+
+func (f *Folder) read(m MessageFile) ([]byte, MessageFile, error) {
+	file, fi, err := openFile(filepath.Join(f.Path, m.Subdir, m.Name))
+	if err != nil {
+		return nil, m, err
+	}
+	defer file.Close()
+	data, err := readAll(file, fi.Size(), maxMessage)
+	if err != nil {
+		return nil, m, err
+	}
+	got := messageFile(m.Subdir, m.Name, fi)
+	got.UID = m.UID
+	return data, got, nil
+}

@@ -1,0 +1,93 @@
+package maildir
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Folder is the scanned state of one folder. Message contents are not read;
+// ReadMessage reads them one at a time.
+type Folder struct {
+	FolderDir
+	Path               string // the folder's directory
+	Mode, UID, GID     uint32 // of the folder directory; Mode is st_mode
+	CurMtime, NewMtime int64  // unix ns of cur/ and new/; 0 if missing
+	UIDList            *UIDList
+	Keywords           []string
+	Files              []ControlFile
+	Messages           []MessageFile // cur/ then new/, each in name order
+
+	relook relookup // for ReadMessage; has its own lock
+}
+
+// MessageFile is one message file as listed.
+type MessageFile struct {
+	Subdir, Name string // "cur" or "new", and the file name in it
+	Size, Mtime  int64  // Mtime in unix ns: Dovecot's received date
+	Mode         uint32 // st_mode
+	Dev, Ino     uint64 // with Nlink > 1, tell hard links apart
+	Nlink        uint32
+	UID          uint32 // from dovecot-uidlist; 0 if not numbered yet
+}
+
+// ScanFolder lists a folder of the Maildir root. Entries of cur/ and new/
+// that are not regular files are reported and left out, never followed;
+// names starting with "." are left out silently, as Dovecot ignores them.
+// dovecot-uidlist is read after the listing, so every message Dovecot had
+// numbered by then gets its UID. Problems are returned in the []error and
+// the scan goes on; if the folder directory itself cannot be read the Folder
+// is nil.
+func ScanFolder(root string, fd FolderDir) (*Folder, []error) {
+	if fd.Dir != "" && (!strings.HasPrefix(fd.Dir, ".") || !safeName(fd.Dir)) {
+		return nil, []error{fmt.Errorf("folder %q: %q is not a folder directory", fd.Name, fd.Dir)}
+	}
+	path := filepath.Join(root, fd.Dir)
+	stat := os.Lstat // a folder must not be a symlink; the root may be
+	if fd.Dir == "" {
+		stat = os.Stat
+	}
+	fi, err := stat(path)
+	if err == nil && !fi.IsDir() {
+		err = fmt.Errorf("%s: not a directory", path)
+	}
+	if err != nil {
+		return nil, []error{fmt.Errorf("cannot scan folder %q: %w", fd.Name, err)}
+	}
+	st := statOf(fi)
+	f := &Folder{FolderDir: fd, Path: path, Mode: st.mode, UID: st.uid, GID: st.gid}
+	var problems []error
+	f.Messages, f.CurMtime, f.NewMtime, problems = listMessages(path)
+
+	files, errs := readControlFiles(path)
+	f.Files = files
+	problems = append(problems, errs...)
+	for _, cf := range files {
+		switch cf.Name {
+		case "dovecot-uidlist":
+			if f.UIDList, err = ParseUIDList(cf.Data); err != nil {
+				problems = append(problems, fmt.Errorf("%s: %w", filepath.Join(path, cf.Name), err))
+			}
+		case "dovecot-keywords":
+			if f.Keywords, err = ParseKeywords(cf.Data); err != nil {
+				problems = append(problems, fmt.Errorf("%s: %w", filepath.Join(path, cf.Name), err))
+			}
+		}
+	}
+	if f.UIDList != nil {
+		for i := range f.Messages {
+			f.Messages[i].UID, _ = f.UIDList.Lookup(baseOf(f.Messages[i].Name))
+		}
+	}
+	return f, problems
+}
+
+func messageFile(sub, name string, fi os.FileInfo) MessageFile {
+	st := statOf(fi)
+	return MessageFile{
+		Subdir: sub, Name: name,
+		Size: st.size, Mtime: st.mtime, Mode: st.mode,
+		Dev: st.dev, Ino: st.ino, Nlink: st.nlink,
+	}
+}
