@@ -63,7 +63,7 @@ func Run(opt Options) (*Result, error) {
 	if opt.Readers <= 0 {
 		opt.Readers = 4
 	}
-	res := &Result{Start: time.Now().UTC().Truncate(time.Second)}
+	res := &Result{Start: time.Now().UTC()}
 	users, errs := opt.Source.Users()
 	for _, err := range errs {
 		res.Problems = append(res.Problems, repo.Problem{Object: opt.Source.String(), Err: err})
@@ -106,7 +106,7 @@ func backupGroup(opt Options, res *Result, group string, users []maildir.User) (
 	}
 	h := archive.Header{
 		Version: 1, Created: res.Start.UnixNano(), Server: opt.Server, Group: group,
-		Scope: opt.Scope.String(), Snapshot: res.Start.Format(time.RFC3339), Flags: archive.FlagFull,
+		Scope: opt.Scope.String(), Snapshot: res.Start.Format(time.RFC3339Nano), Flags: archive.FlagFull,
 	}
 	if _, err := io.ReadFull(rand.Reader, h.ID[:]); err != nil {
 		p.Abort()

@@ -26,7 +26,29 @@ func New(src Source, cacheBytes int64) *FS {
 
 // Root returns the root node, for gofs.Mount.
 func (fsys *FS) Root() gofs.InodeEmbedder {
-	return &dirNode{fsys: fsys, e: entry{name: "", ino: 1, load: fsys.servers, what: "the root"}}
+	latest, err := fsys.latest("")
+	if err != nil {
+		logf("mount: cannot list snapshots: %v", err)
+	}
+	return &dirNode{fsys: fsys, e: entry{name: "", ino: 1, mtime: latest[""], load: fsys.servers, what: "the root"}}
+}
+
+// latest maps each server (or, given a server, each of its groups) to the
+// time of its newest snapshot, the mtime of its directory; "" maps to the
+// newest of all. Directory times then come from the backups alone and stay
+// the same across remounts and index rebuilds.
+func (fsys *FS) latest(server string) (map[string]int64, error) {
+	snaps, err := fsys.src.Snapshots(server)
+	out := map[string]int64{}
+	for _, s := range snaps {
+		k := s.Server
+		if server != "" {
+			k = s.Group
+		}
+		out[k] = max(out[k], s.Time)
+		out[""] = max(out[""], s.Time)
+	}
+	return out, err
 }
 
 func (fsys *FS) node(e entry) gofs.InodeEmbedder {
@@ -53,9 +75,13 @@ func (fsys *FS) servers() ([]entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	latest, err := fsys.latest("")
+	if err != nil {
+		return nil, err
+	}
 	var out []entry
 	for _, s := range servers {
-		out = append(out, entry{name: s, ino: inoOf("server", s), mtime: time.Now().UnixNano(),
+		out = append(out, entry{name: s, ino: inoOf("server", s), mtime: latest[s],
 			load: func() ([]entry, error) { return fsys.groups(s) }, what: s})
 	}
 	return out, nil
@@ -66,9 +92,13 @@ func (fsys *FS) groups(server string) ([]entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	latest, err := fsys.latest(server)
+	if err != nil {
+		return nil, err
+	}
 	var out []entry
 	for _, g := range groups {
-		out = append(out, entry{name: g, ino: inoOf("group", server, g), mtime: time.Now().UnixNano(),
+		out = append(out, entry{name: g, ino: inoOf("group", server, g), mtime: latest[g],
 			load: func() ([]entry, error) { return fsys.users(server, g) }, what: server + "/" + g})
 	}
 	return out, nil

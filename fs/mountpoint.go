@@ -19,19 +19,26 @@ import (
 // is unmounted, and the returned note says so; a live mount is refused.
 func PrepareMountpoint(dir string) (string, error) {
 	_, err := os.Stat(dir)
-	if errors.Is(err, syscall.ENOTCONN) {
-		if err := fusermount(dir); err != nil {
-			return "", fmt.Errorf("%s is a stale mount of a crashed process and cannot be cleared: %w (try 'fusermount3 -uz %s')", dir, err, dir)
-		}
-		return fmt.Sprintf("cleared a stale mount at %s left by a crashed process", dir), nil
-	}
-	if err != nil {
+	stale := errors.Is(err, syscall.ENOTCONN)
+	if err != nil && !stale {
 		return "", fmt.Errorf("mount point: %w", err)
 	}
-	if mounted(dir) {
-		return "", fmt.Errorf("%s is already a mount point; unmount it first ('fusermount3 -u %s')", dir, dir)
+	if !stale && mounted(dir) {
+		// stat may be answered from the kernel's cache; statfs always asks
+		// the server, and fails on a mount whose server is gone.
+		var st syscall.Statfs_t
+		stale = errors.Is(syscall.Statfs(dir, &st), syscall.ENOTCONN)
+		if !stale {
+			return "", fmt.Errorf("%s is already a mount point; unmount it first ('fusermount3 -u %s')", dir, dir)
+		}
 	}
-	return "", nil
+	if !stale {
+		return "", nil
+	}
+	if err := fusermount(dir); err != nil {
+		return "", fmt.Errorf("%s is a stale mount of a crashed process and cannot be cleared: %w (try 'fusermount3 -uz %s')", dir, err, dir)
+	}
+	return fmt.Sprintf("cleared a stale mount at %s left by a crashed process", dir), nil
 }
 
 // Unmount unmounts a running server, retrying while the mount point is

@@ -100,6 +100,14 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 }
 
 func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	list, errno := d.dirEntries()
+	if errno != 0 {
+		return nil, errno
+	}
+	return gofs.NewListDirStream(list), 0
+}
+
+func (d *dirNode) dirEntries() ([]fuse.DirEntry, syscall.Errno) {
 	entries, err := d.list()
 	if err != nil {
 		return nil, syscall.EIO
@@ -110,14 +118,39 @@ func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 		if e.isDir() {
 			mode = dirMode
 		}
-		list[i] = fuse.DirEntry{Name: e.name, Ino: e.ino, Mode: mode}
+		list[i] = fuse.DirEntry{Name: e.name, Ino: e.ino, Mode: mode, Off: uint64(i + 1)}
 	}
-	return gofs.NewListDirStream(list), 0
+	return list, 0
 }
 
 // OpendirHandle lets the kernel keep the listing: the tree never changes.
 func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	return nil, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+	list, errno := d.dirEntries()
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	return &dirHandle{list: list}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// dirHandle reads a directory listing; entry i has offset i+1, so a seek
+// to offset k continues with entry k.
+type dirHandle struct {
+	list []fuse.DirEntry
+	pos  int // guarded by go-fuse's per-handle lock
+}
+
+func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if h.pos >= len(h.list) {
+		return nil, 0
+	}
+	e := h.list[h.pos]
+	h.pos++
+	return &e, 0
+}
+
+func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	h.pos = int(min(off, uint64(len(h.list))))
+	return 0
 }
 
 // fileNode is a message or a control file.

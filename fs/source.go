@@ -9,6 +9,7 @@ import (
 // repository satisfies it.
 type Source interface {
 	Servers() ([]string, error)
+	Snapshots(server string) ([]index.Snapshot, error)
 	Groups(server string) ([]string, error)
 	Users(server, group string, at int64) ([]index.User, error)
 	Folders(server, group, user string, t int64) ([]*index.Folder, error)

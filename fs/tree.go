@@ -25,13 +25,13 @@ type folderTree struct {
 func buildTree(folders []*index.Folder) *folderTree {
 	root := &folderTree{kids: map[string]*folderTree{}}
 	for _, f := range folders {
+		parts := strings.Split(f.Name, "/")
+		if !usableParts(parts) {
+			log.Printf("mount: folder %q has an unusable name; not shown", f.Name)
+			continue
+		}
 		n := root
-		for _, part := range strings.Split(f.Name, "/") {
-			if part == "" || part == "." || part == ".." {
-				log.Printf("mount: folder %q has an unusable name; not shown", f.Name)
-				n = nil
-				break
-			}
+		for _, part := range parts {
 			k := n.kids[part]
 			if k == nil {
 				k = &folderTree{kids: map[string]*folderTree{}}
@@ -39,11 +39,18 @@ func buildTree(folders []*index.Folder) *folderTree {
 			}
 			n = k
 		}
-		if n != nil {
-			n.folder = f
-		}
+		n.folder = f
 	}
 	return root
+}
+
+func usableParts(parts []string) bool {
+	for _, p := range parts {
+		if !usableName(p) {
+			return false
+		}
+	}
+	return true
 }
 
 // names returns the children's names, sorted, leaving out those that clash

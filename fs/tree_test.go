@@ -25,8 +25,8 @@ func TestBuildTree(t *testing.T) {
 	if n := root.kids["INBOX"].names(); len(n) != 0 {
 		t.Errorf("INBOX subfolders %v", n)
 	}
-	if root.kids["bad"] != nil && root.kids["bad"].kids[".."] != nil {
-		t.Error("a '..' component became a directory")
+	if root.kids["bad"] != nil || root.kids[""] != nil {
+		t.Error("a folder with '..' or an empty component became a directory")
 	}
 }
 

@@ -94,7 +94,7 @@ func TestIngestAndQuery(t *testing.T) {
 		t.Errorf("folder %+v", f)
 	}
 	msgs, err := c.Messages(f.Listing)
-	if err != nil || len(msgs) != 2 || msgs[1].UID != 2 || msgs[1].Name != "1.M1P1.host,S=39:2,S" {
+	if err != nil || len(msgs) != 2 || msgs[1].UID != 2 || msgs[1].Name != fmt.Sprintf("1.M1P1.host,S=%d:2,S", msgs[1].Size) {
 		t.Fatalf("messages %+v %v", msgs, err)
 	}
 	ctl, err := c.Controls(f.Listing)

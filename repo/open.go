@@ -162,14 +162,14 @@ func (r *Repo) Sync() ([]Problem, error) {
 			continue
 		}
 		if err := r.ingest(n); err != nil {
-			problems = append(problems, Problem{Object: r.Archive(n), Err: err})
+			problems = append(problems, Problem{Object: r.ArchivePath(n), Err: err})
 		}
 	}
 	return problems, nil
 }
 
 func (r *Repo) ingest(name string) error {
-	f, err := os.Open(r.Archive(name))
+	f, err := os.Open(r.ArchivePath(name))
 	if err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func (r *Repo) reader(num uint32) (*archive.Reader, error) {
 	if !ok {
 		return nil, fmt.Errorf("archive number %d: %w", num, index.ErrNotFound)
 	}
-	f, err := os.Open(r.Archive(info.Name))
+	f, err := os.Open(r.ArchivePath(info.Name))
 	if err != nil {
 		return nil, err
 	}

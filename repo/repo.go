@@ -67,12 +67,12 @@ func checkVersion(dir string, data []byte) error {
 // Layout names the parts of a repository.
 type Layout string
 
-func (l Layout) Archives() string        { return filepath.Join(string(l), "archives") }
-func (l Layout) Tmp() string             { return filepath.Join(string(l), "tmp") }
-func (l Layout) Index() string           { return filepath.Join(string(l), "index") }
-func (l Layout) Locks() string           { return filepath.Join(string(l), "locks") }
-func (l Layout) Logs() string            { return filepath.Join(string(l), "logs") }
-func (l Layout) Archive(n string) string { return filepath.Join(l.Archives(), n) }
+func (l Layout) ArchivesDir() string         { return filepath.Join(string(l), "archives") }
+func (l Layout) Tmp() string                 { return filepath.Join(string(l), "tmp") }
+func (l Layout) Index() string               { return filepath.Join(string(l), "index") }
+func (l Layout) Locks() string               { return filepath.Join(string(l), "locks") }
+func (l Layout) Logs() string                { return filepath.Join(string(l), "logs") }
+func (l Layout) ArchivePath(n string) string { return filepath.Join(l.ArchivesDir(), n) }
 
 // check reports whether dir is a repository.
 func check(dir string) error {
@@ -88,7 +88,7 @@ func check(dir string) error {
 
 // ArchiveNames lists the closed archives, sorted by name (and so by time).
 func (l Layout) ArchiveNames() ([]string, error) {
-	entries, err := os.ReadDir(l.Archives())
+	entries, err := os.ReadDir(l.ArchivesDir())
 	if err != nil {
 		return nil, fmt.Errorf("cannot list archives: %w", err)
 	}

@@ -51,12 +51,12 @@ func (p *Pending) Commit() (string, error) {
 		p.Abort()
 		return "", fmt.Errorf("cannot close archive %s: %w", p.name, err)
 	}
-	if err := os.Rename(p.File.Name(), p.l.Archive(p.name)); err != nil {
+	if err := os.Rename(p.File.Name(), p.l.ArchivePath(p.name)); err != nil {
 		p.Abort()
 		return "", fmt.Errorf("cannot move archive into place: %w", err)
 	}
-	if err := syncDir(p.l.Archives()); err != nil {
-		return "", fmt.Errorf("cannot sync %s: %w", p.l.Archives(), err)
+	if err := syncDir(p.l.ArchivesDir()); err != nil {
+		return "", fmt.Errorf("cannot sync %s: %w", p.l.ArchivesDir(), err)
 	}
 	return p.name, nil
 }

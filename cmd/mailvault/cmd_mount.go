@@ -70,10 +70,14 @@ func runMount(e *env, mf *mountFlags, args []string) error {
 	case <-done:
 		return nil // unmounted from outside (fusermount3 -u)
 	}
-	if note, err := fs.Unmount(srv, mnt); err != nil {
+	note, err := fs.Unmount(srv, mnt)
+	if err != nil {
 		return err
-	} else if note != "" {
+	}
+	if note != "" {
+		// Lazily detached: the server must not wait for the last user.
 		fmt.Fprintln(e.stderr, "mailvault:", note)
+		return nil
 	}
 	<-done
 	return nil

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,21 +106,30 @@ func startMount(t *testing.T, repoDir, dir string) *mount {
 	m := &mount{dir: dir, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
 	m.cmd = exec.Command(binary, "mount", "--repo", repoDir, dir)
 	m.cmd.Stderr = m.stderr
+	stdout, err := m.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// The mount says "mounted …" once it serves requests.
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		ok := sc.Scan() && strings.HasPrefix(sc.Text(), "mounted ")
+		ready <- ok
+		io.Copy(io.Discard, stdout)
+	}()
 	go func() { m.done <- m.cmd.Wait() }()
-	deadline := time.Now().Add(30 * time.Second)
-	for !isMountpoint(dir) {
-		select {
-		case err := <-m.done:
-			t.Fatalf("mount exited early: %v\n%s", err, m.stderr)
-		default:
+	select {
+	case ok := <-ready:
+		if !ok {
+			<-m.done
+			t.Fatalf("mount did not come up:\n%s", m.stderr)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mount at %s did not come up\n%s", dir, m.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("mount at %s did not come up in time\n%s", dir, m.stderr)
 	}
 	t.Cleanup(func() {
 		if m.cmd.ProcessState == nil {
@@ -169,4 +180,3 @@ func requireFUSE(t *testing.T) {
 		t.Skip("FUSE not available: install fuse3")
 	}
 }
-

@@ -1,0 +1,289 @@
+package archive
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// WriterOptions tune a Writer; the zero value gives the defaults.
+type WriterOptions struct {
+	// FrameSize is the uncompressed size at which the writer cuts a data
+	// frame: DefaultFrameSize if 0, at most MaxFrameSize.
+	FrameSize int
+	// Level is the zstd level, zstd.SpeedFastest if 0.
+	Level zstd.EncoderLevel
+}
+
+// WriterStats count what a Writer wrote so far.
+type WriterStats struct {
+	Blobs        int   // distinct blobs
+	BlobBytes    int64 // their uncompressed size
+	Folders      int
+	Frames       int   // data frames written
+	BytesWritten int64 // file bytes written
+}
+
+// Writer writes an archive to a stream, never seeking: the header first,
+// then the data frames, the trailer and the footer at Close. A Writer is
+// not safe for concurrent use.
+//
+// The caller's goroutine fills one frame buffer while a background
+// goroutine compresses and writes the previous one, so reading and hashing
+// messages overlap with compression. Close must be called, also after an
+// error, to stop that goroutine.
+type Writer struct {
+	w    io.Writer
+	zenc *zstd.Encoder
+	size int // frame size
+
+	// Used by the caller's goroutine only.
+	cur     []byte // the frame being filled
+	logical int64  // logical offset of the end of cur
+	blobs   map[Hash]struct{}
+	trailer Trailer // Blobs and Folders; Frames are added at Close
+	scratch enc
+	stats   WriterStats
+	err     error // sticky
+	closed  bool
+
+	jobs chan frameJob // to the compressor
+	free chan []byte   // frame buffers back from the compressor
+	done chan struct{} // closed when the compressor returns
+
+	mu      sync.Mutex // guards the fields below, set by the compressor
+	frames  []Frame
+	written int64
+	werr    error
+}
+
+type frameJob struct {
+	data    []byte
+	logical int64
+}
+
+// buffers is how many frame buffers are in flight: one being filled while
+// one is compressed.
+const buffers = 2
+
+var errClosed = errors.New("archive writer is closed")
+
+// NewWriter writes the header to w and returns a Writer for the rest.
+// A zero h.Version means the current version.
+func NewWriter(w io.Writer, h Header, opt WriterOptions) (*Writer, error) {
+	if h.Version == 0 {
+		h.Version = Version
+	}
+	if h.Version != Version {
+		return nil, fmt.Errorf("cannot write archive format version %d", h.Version)
+	}
+	size := opt.FrameSize
+	if size == 0 {
+		size = DefaultFrameSize
+	}
+	if size < 0 || size > MaxFrameSize {
+		return nil, fmt.Errorf("frame size %d out of range (1 to %d)", size, MaxFrameSize)
+	}
+	level := opt.Level
+	if level == 0 {
+		level = zstd.SpeedFastest
+	}
+	zenc, err := encoder(level)
+	if err != nil {
+		return nil, err
+	}
+	var e enc
+	e.fixed([]byte(headerID))
+	encodeHeader(&e, &h)
+	hdr := appendSkippable(nil, headerMagic, e.b)
+	if _, err := w.Write(hdr); err != nil {
+		return nil, err
+	}
+	wr := &Writer{
+		w: w, zenc: zenc, size: size,
+		cur:     make([]byte, 0, size),
+		blobs:   map[Hash]struct{}{},
+		trailer: Trailer{Header: h},
+		jobs:    make(chan frameJob, 1),
+		free:    make(chan []byte, buffers),
+		done:    make(chan struct{}),
+		written: int64(len(hdr)),
+	}
+	for range buffers - 1 {
+		wr.free <- make([]byte, 0, size)
+	}
+	go wr.compress()
+	return wr, nil
+}
+
+// compress runs in its own goroutine: it compresses and writes frames in
+// the order they come. After a write error it only hands buffers back.
+func (w *Writer) compress() {
+	defer close(w.done)
+	var dst []byte
+	for j := range w.jobs {
+		w.mu.Lock()
+		failed := w.werr != nil
+		w.mu.Unlock()
+		if !failed {
+			dst = w.zenc.EncodeAll(j.data, dst[:0])
+			_, err := w.w.Write(dst)
+			w.mu.Lock()
+			if err != nil {
+				w.werr = err
+			} else {
+				w.frames = append(w.frames, Frame{FileOffset: w.written, CompressedLen: int64(len(dst)),
+					Len: int64(len(j.data)), LogicalOffset: j.logical})
+				w.written += int64(len(dst))
+			}
+			w.mu.Unlock()
+		}
+		w.free <- j.data[:0]
+	}
+}
+
+// check returns the sticky error, picking up the compressor's.
+func (w *Writer) check() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return errClosed
+	}
+	w.mu.Lock()
+	w.err = w.werr
+	w.mu.Unlock()
+	return w.err
+}
+
+// write appends to the logical stream, cutting a frame each time the
+// buffer is full; records may span frames.
+func (w *Writer) write(p []byte) {
+	for len(p) > 0 {
+		n := min(len(p), w.size-len(w.cur))
+		w.cur = append(w.cur, p[:n]...)
+		p = p[n:]
+		w.logical += int64(n)
+		if len(w.cur) == w.size {
+			w.jobs <- frameJob{data: w.cur, logical: w.logical - int64(len(w.cur))}
+			w.cur = <-w.free
+		}
+	}
+}
+
+// writeRecordHeader writes a record's kind and payload length and returns
+// the logical offset of the payload.
+func (w *Writer) writeRecordHeader(kind byte, n int) int64 {
+	var e enc
+	e.b = append(make([]byte, 0, 11), kind)
+	e.uvarint(uint64(n))
+	w.write(e.b)
+	return w.logical
+}
+
+// HasBlob reports whether the archive holds the blob already.
+func (w *Writer) HasBlob(h Hash) bool {
+	_, ok := w.blobs[h]
+	return ok
+}
+
+// AddBlob writes a blob unless the archive holds it already; added tells
+// which. The caller guarantees that h is the sha-256 of data.
+func (w *Writer) AddBlob(h Hash, data []byte) (added bool, err error) {
+	if err := w.check(); err != nil {
+		return false, err
+	}
+	if w.HasBlob(h) {
+		return false, nil
+	}
+	if len(data) > MaxRecord-len(h) {
+		return false, fmt.Errorf("blob of %d bytes is larger than the format allows", len(data))
+	}
+	w.writeRecordHeader(kindBlob, len(h)+len(data))
+	w.write(h[:])
+	loc := Location{Offset: w.logical, Length: int64(len(data))}
+	w.write(data)
+	w.blobs[h] = struct{}{}
+	w.trailer.Blobs = append(w.trailer.Blobs, BlobEntry{Hash: h, Loc: loc})
+	w.stats.Blobs++
+	w.stats.BlobBytes += int64(len(data))
+	return true, nil
+}
+
+// AddFolder writes a folder record. Its blobs may come before or after it.
+func (w *Writer) AddFolder(f *Folder) error {
+	if err := w.check(); err != nil {
+		return err
+	}
+	w.scratch.b = w.scratch.b[:0]
+	encodeFolder(&w.scratch, f)
+	if len(w.scratch.b) > MaxRecord {
+		return fmt.Errorf("folder %s of %s: record of %d bytes is larger than the format allows", f.Name, f.User, len(w.scratch.b))
+	}
+	off := w.writeRecordHeader(kindFolder, len(w.scratch.b))
+	w.write(w.scratch.b)
+	w.trailer.Folders = append(w.trailer.Folders, Location{Offset: off, Length: int64(len(w.scratch.b))})
+	w.stats.Folders++
+	return nil
+}
+
+// Close writes the last data frame, the trailer and the footer. It does
+// not close the underlying writer.
+func (w *Writer) Close() error {
+	if w.closed {
+		return w.err
+	}
+	if w.err == nil && len(w.cur) > 0 {
+		w.jobs <- frameJob{data: w.cur, logical: w.logical - int64(len(w.cur))}
+	}
+	close(w.jobs)
+	<-w.done
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = w.werr
+	}
+	w.mu.Unlock()
+	w.closed = true
+	if w.err == nil {
+		w.err = w.finish()
+	}
+	return w.err
+}
+
+// finish writes the trailer, in a frame of its own, and the footer.
+func (w *Writer) finish() error {
+	w.trailer.Frames = w.frames
+	var e enc
+	encodeTrailer(&e, &w.trailer)
+	rec := enc{b: []byte{kindTrailer}}
+	rec.uvarint(uint64(len(e.b)))
+	rec.fixed(e.b)
+	if int64(len(rec.b)) > MaxTrailer {
+		return fmt.Errorf("trailer of %d bytes is larger than the format allows", len(rec.b))
+	}
+	z := w.zenc.EncodeAll(rec.b, nil)
+	if int64(len(rec.b)) > trailerLimit(int64(len(z))) {
+		// Readers would take it for a zstd bomb.
+		return fmt.Errorf("trailer of %d bytes compresses to %d, too well to be read back", len(rec.b), len(z))
+	}
+	ft := footer{offset: w.written, clen: int64(len(z)), dlen: int64(len(rec.b))}
+	z = ft.appendTo(z)
+	if _, err := w.w.Write(z); err != nil {
+		return err
+	}
+	w.written += int64(len(z))
+	return nil
+}
+
+// Stats returns what the writer wrote so far.
+func (w *Writer) Stats() WriterStats {
+	s := w.stats
+	w.mu.Lock()
+	s.Frames = len(w.frames)
+	s.BytesWritten = w.written
+	w.mu.Unlock()
+	return s
+}
