@@ -120,8 +120,8 @@ func readHeader(r io.ReaderAt, size int64) (Header, int64, error) {
 		return Header{}, 0, truncatedf("file of %d bytes ends inside the header", size)
 	}
 	n := int64(binary.LittleEndian.Uint32(b[4:]))
-	if n > maxHeader {
-		return Header{}, 0, corruptf("header: payload of %d bytes, more than %d", n, maxHeader)
+	if n < 8 || n > maxHeader {
+		return Header{}, 0, corruptf("header: bad payload length %d", n)
 	}
 	if size < 8+n {
 		return Header{}, 0, truncatedf("file of %d bytes ends inside the header", size)

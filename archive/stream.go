@@ -57,8 +57,8 @@ func NewStreamReader(r io.Reader) (*StreamReader, error) {
 		return nil, s.readErr(err, "the header")
 	}
 	l := int64(binary.LittleEndian.Uint32(b[4:]))
-	if l > maxHeader {
-		return nil, corruptf("header: payload of %d bytes, more than %d", l, maxHeader)
+	if l < 8 || l > maxHeader {
+		return nil, corruptf("header: bad payload length %d", l)
 	}
 	p := make([]byte, l-8)
 	if _, err := io.ReadFull(s.in, p); err != nil {
@@ -111,8 +111,9 @@ func (s *StreamReader) next() (*Record, error) {
 	if kind == kindTrailer {
 		return nil, s.readTrailer()
 	}
-	if len(s.frame) > MaxFrameSize {
-		return nil, corruptf("frame at offset %d: %d bytes, more than %d", s.seen.Frames[len(s.seen.Frames)-1].FileOffset, len(s.frame), MaxFrameSize)
+	// Only the trailer frame may exceed the data frame limits.
+	if f := s.seen.Frames[len(s.seen.Frames)-1]; f.Len > MaxFrameSize || f.CompressedLen > maxFrameCompressed {
+		return nil, corruptf("frame at offset %d: %d bytes (%d compressed), too large for a data frame", f.FileOffset, f.Len, f.CompressedLen)
 	}
 	n, err := s.uvarint()
 	if err != nil {
@@ -124,11 +125,11 @@ func (s *StreamReader) next() (*Record, error) {
 			return nil, corruptf("blob record at logical offset %d: bad length %d", at, n)
 		}
 		var h Hash
-		if _, err := s.read(h[:0], 32); err != nil {
+		if _, err := s.read(h[:0], len(h)); err != nil { // fills h in place
 			return nil, err
 		}
 		loc := Location{Offset: s.logical + int64(s.pos), Length: int64(n - 32)}
-		data, err := s.read(nil, int(n-32))
+		data, err := s.read(make([]byte, 0, min(n-32, 1<<20)), int(n-32))
 		if err != nil {
 			return nil, err
 		}

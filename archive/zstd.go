@@ -72,9 +72,12 @@ func decodeFrame(src, dst []byte, limit, want int64) ([]byte, error) {
 		return nil, errors.New("frame has no checksum")
 	case info.size > limit:
 		return nil, fmt.Errorf("frame declares %d bytes, more than %d", info.size, limit)
+	case info.size > info.bound:
+		return nil, fmt.Errorf("frame declares %d bytes, its blocks hold at most %d", info.size, info.bound)
 	case want >= 0 && info.size >= 0 && info.size != want:
 		return nil, fmt.Errorf("frame declares %d bytes, the table %d", info.size, want)
 	}
+	limit = min(limit, info.bound)
 	if info.size >= 0 {
 		limit = info.size
 	}
@@ -135,6 +138,7 @@ func (s *streamSource) next(n int) ([]byte, error) {
 // frameInfo is what a zstd frame header says.
 type frameInfo struct {
 	size     int64 // declared content size, -1 when absent
+	bound    int64 // most the blocks can decode to, from their headers
 	checksum bool
 }
 
@@ -194,15 +198,22 @@ func walkFrame(src frameSource) (frameInfo, error) {
 		if size > 128<<10 {
 			return info, errors.New("block larger than 128 KiB")
 		}
+		// A raw block holds its size in bytes, an RLE block one byte that
+		// decodes to size bytes, a compressed block decodes to at most a
+		// full block.
+		n, out := size, int64(size)
 		switch h >> 1 & 3 {
-		case 1: // one byte, repeated size times
-			size = 1
+		case 1:
+			n = 1
+		case 2:
+			out = 128 << 10
 		case 3:
 			return info, errors.New("reserved block type")
 		}
-		if _, err := src.next(size); err != nil {
+		if _, err := src.next(n); err != nil {
 			return info, err
 		}
+		info.bound += out
 		if h&1 != 0 {
 			break
 		}

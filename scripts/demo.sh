@@ -43,14 +43,20 @@ trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do mountpoint -q "$mnt" && break; sleep 0.1; done
 mountpoint -q "$mnt" || { echo "demo: the mount did not come up" >&2; exit 1; }
 
-user=$(ls "$mnt/mail1/staff" | head -1)
+user=$(ls "$mnt/mail1/staff" | sed -n 1p)
 step "ls $mnt/mail1/staff/$user"
 ls "$mnt/mail1/staff/$user"
-step "mlist $mnt/mail1/staff/$user/INBOX | mscan | head"
-mlist "$mnt/mail1/staff/$user/INBOX" | mscan 2>/dev/null | head -5
-first=$(mlist "$mnt/mail1/staff/$user/INBOX" | head -1)
-step "the first message: $first"
-mshow -q -h from:subject:date "$first" 2>/dev/null || head -20 "$first"
+step "mlist $mnt/mail1/staff/$user/INBOX | mscan"
+mlist "$mnt/mail1/staff/$user/INBOX" | mscan 2>/dev/null | sed -n 1,5p
+first=$(mlist "$mnt/mail1/staff/$user/INBOX" | sed -n 1p)
+step "read the first message: $first"
+mshow -q -h from:subject:date "$first"
+step "restore it by copying: cp -p $first $demo/restored/"
+mkdir -p "$demo/restored"
+cp -p "$first" "$demo/restored/"
+cmp "$first" "$demo/restored/$(basename "$first")" && ls -l "$demo/restored"
+step "mailvault ls /mail1/staff/$user"
+"$bin" ls --repo "$demo/repo" "/mail1/staff/$user"
 
 step "unmount"
 kill -TERM $pid

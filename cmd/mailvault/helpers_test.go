@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -92,8 +93,26 @@ func mustMV(t *testing.T, args ...string) result {
 type mount struct {
 	dir    string
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *syncBuffer
 	done   chan error
+}
+
+// syncBuffer is a buffer that a process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // startMount mounts repo at dir and waits until the mount answers. The
@@ -103,7 +122,7 @@ func startMount(t *testing.T, repoDir, dir string) *mount {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	m := &mount{dir: dir, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	m := &mount{dir: dir, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	m.cmd = exec.Command(binary, "mount", "--repo", repoDir, dir)
 	m.cmd.Stderr = m.stderr
 	stdout, err := m.cmd.StdoutPipe()

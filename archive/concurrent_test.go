@@ -1,0 +1,67 @@
+package archive
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+func TestConcurrentReads(t *testing.T) {
+	c := makeContent(13, 4, 40)
+	b, _ := writeArchive(t, c, WriterOptions{FrameSize: 16 << 10})
+	r, err := Open(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetCacheFrames(4) // small, so that goroutines evict each other's frames
+	blobs := r.Trailer().Blobs
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for g := range 32 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 2))
+			for range 100 {
+				e := blobs[rng.IntN(len(blobs))]
+				var data []byte
+				var err error
+				if rng.IntN(4) == 0 {
+					data, err = io.ReadAll(r.BlobReader(e.Hash, e.Loc))
+				} else {
+					data, err = r.ReadBlob(e.Hash, e.Loc)
+				}
+				if err == nil && !bytes.Equal(data, c.blobs[e.Hash]) {
+					t.Errorf("blob %x differs", e.Hash[:8])
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestFrameCache(t *testing.T) {
+	c := newFrameCache(2)
+	loads := 0
+	load := func() ([]byte, error) { loads++; return []byte{1}, nil }
+	for _, i := range []int{0, 1, 0, 2, 0} {
+		if _, err := c.get(i, load); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 0 and 1 load once each, 2 evicts 1, and 0 stays as the most recent.
+	if loads != 3 {
+		t.Errorf("%d loads, want 3", loads)
+	}
+	if _, ok := c.byIdx[1]; ok || c.lru.Len() != 2 {
+		t.Errorf("frame 1 should have been evicted; %d cached", c.lru.Len())
+	}
+}
