@@ -169,20 +169,12 @@ func (r *Repo) Sync() ([]Problem, error) {
 }
 
 func (r *Repo) ingest(name string) error {
-	f, err := os.Open(r.ArchivePath(name))
+	f, err := archive.OpenFile(r.ArchivePath(name))
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	ar, err := archive.Open(f, st.Size())
-	if err != nil {
-		return err
-	}
-	return r.Catalog.Ingest(name, st.Size(), ar)
+	return r.Catalog.Ingest(name, f.Size(), f.Reader)
 }
 
 // Rebuild throws the index away and builds it again from the archives.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,5 +110,15 @@ func TestPartialWhenAFileIsUnreadable(t *testing.T) {
 	all, _ := os.ReadDir(filepath.Join(st.Root, "example.org", "alice", "Maildir", "new"))
 	if want := len(entries) - 1 + len(all); got != want {
 		t.Errorf("INBOX holds %d messages in the backup, want %d (all but the unreadable one)", got, want)
+	}
+}
+
+func TestFlagsMayFollowArguments(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	to := fs.String("to", "", "")
+	json := fs.Bool("json", false, "")
+	args, err := parseInterspersed(fs, []string{"/mail1/staff", "--to", "maildir:/x/%n", "second", "--json", "--", "--not-a-flag"})
+	if err != nil || *to != "maildir:/x/%n" || !*json || strings.Join(args, " ") != "/mail1/staff second --not-a-flag" {
+		t.Errorf("args %q to %q json %v err %v", args, *to, *json, err)
 	}
 }

@@ -117,13 +117,13 @@ func (s *syncBuffer) String() string {
 
 // startMount mounts repo at dir and waits until the mount answers. The
 // mount is taken down when the test ends; a mount left behind fails it.
-func startMount(t *testing.T, repoDir, dir string) *mount {
+func startMount(t *testing.T, repoDir, dir string, flags ...string) *mount {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	m := &mount{dir: dir, stderr: &syncBuffer{}, done: make(chan error, 1)}
-	m.cmd = exec.Command(binary, "mount", "--repo", repoDir, dir)
+	m.cmd = exec.Command(binary, append(append([]string{"mount", "--repo", repoDir}, flags...), dir)...)
 	m.cmd.Stderr = m.stderr
 	stdout, err := m.cmd.StdoutPipe()
 	if err != nil {

@@ -157,10 +157,21 @@ func (s *Store) Maildir(user string) string { return filepath.Join(s.Home(user),
 // HOME in the environment, no -u), and returns its standard output. The error
 // carries doveadm's standard error.
 func (s *Store) Doveadm(user string, args ...string) (string, error) {
+	return s.DoveadmAt(user, "", args...)
+}
+
+// DoveadmAt runs doveadm like Doveadm but with another mail_location for
+// the user (e.g. a restored copy of the store, or a mount of a backup);
+// "" keeps the store's own.
+func (s *Store) DoveadmAt(user, location string, args ...string) (string, error) {
 	if !strings.Contains(user, "@") {
 		return "", fmt.Errorf("teststore: doveadm: user %q is not local@domain", user)
 	}
-	cmd := exec.Command("doveadm", append([]string{"-c", s.Conf}, args...)...)
+	pre := []string{"-c", s.Conf}
+	if location != "" {
+		pre = append(pre, "-o", "mail_location="+location)
+	}
+	cmd := exec.Command("doveadm", append(pre, args...)...)
 	cmd.Env = []string{"USER=" + user, "HOME=" + s.Home(user), "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Dir = "/"
 	var stdout, stderr bytes.Buffer
