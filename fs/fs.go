@@ -153,6 +153,13 @@ func (fsys *FS) folderEntries(u index.User, t *folderTree, path []string) []entr
 			if !usableName(c.Name) || isMaildirSubdir(c.Name) || t.kids[c.Name] != nil {
 				continue
 			}
+			if c.Name == "dovecot-uidlist" {
+				msgs, err := l.get()
+				if err != nil {
+					logf("mount: cannot list messages of %s: %v", where, err)
+				}
+				c.Data = synthUIDList(c.Data, f, msgs)
+			}
 			out = append(out, entry{name: c.Name, ino: inoOf("control", u.Server, u.Group, u.Name, f.Name, c.Name),
 				mtime: c.Mtime, size: int64(len(c.Data)), data: c.Data, nlink: 1, what: where + "/" + c.Name})
 		}
@@ -221,7 +228,11 @@ func Mount(dir string, fsys *FS, opt MountOptions) (*fuse.Server, error) {
 			DisableXAttrs: true,
 			Debug:         opt.Debug,
 			MaxReadAhead:  1 << 20,
-			Options:       []string{"ro", "default_permissions"},
+			// Not "ro": on a read-only mount access(W_OK) fails with EROFS,
+			// which Dovecot takes for an error; without write bits it gets
+			// EACCES and opens the folders read-only. No node implements
+			// a write operation, and Open refuses write modes.
+			Options: []string{"default_permissions"},
 		},
 	}
 	return gofs.Mount(dir, fsys.Root(), o)

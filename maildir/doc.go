@@ -1,4 +1,5 @@
-// Package maildir reads Dovecot Maildir++ stores for backup.
+// Package maildir reads Dovecot Maildir++ stores for backup, and writes
+// messages back into live ones for restore.
 //
 // The words used here:
 //
@@ -15,8 +16,19 @@
 //     keyword letters a–z in file names to keyword names. Both are kept
 //     verbatim as control files, and parsed so each message carries its UID.
 //
-// Nothing here writes to the store, follows a symlink inside a folder, or
-// reads a message body except ReadMessage. Problems that affect one file or
-// folder are returned as a []error next to the result, so a backup can go on
-// and report them; only an unreadable folder directory is fatal for a folder.
+// The reading side never writes to the store, follows a symlink inside a
+// folder, or reads a message body except ReadMessage and ContentHashes.
+// Problems that affect one file or folder are returned as a []error next to
+// the result, so a backup can go on and report them; only an unreadable
+// folder directory is fatal for a folder.
+//
+// The writing side (CreateFolder, WriteControl, Target, UIDListLock) never
+// replaces a file (ErrExists instead), follows no symlink anywhere on a
+// path, and gives everything it creates the store's Owner. A folder that
+// does not exist is recreated as backed up: control files verbatim, then
+// the messages under their names, so Dovecot sees the same UIDVALIDITY,
+// UIDs and keywords. Into an existing folder messages are added under
+// Dovecot's own dotlock, dovecot-uidlist.lock: UIDList.Append gives them
+// UIDs after the folder's, MergeKeywords and RemapFlags carry keywords over,
+// and UIDListLock.Commit replaces dovecot-uidlist as Dovecot does.
 package maildir

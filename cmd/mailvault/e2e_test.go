@@ -243,7 +243,8 @@ func checkMailClient(t *testing.T, st *teststore.Store, mnt string) {
 	}
 }
 
-// checkControlFiles: the mounted INBOX carries Dovecot's uidlist as backed up.
+// checkControlFiles: the mounted INBOX carries a dovecot-uidlist with the
+// backed-up UIDVALIDITY, GUID and UIDs.
 func checkControlFiles(t *testing.T, st *teststore.Store, mnt string) {
 	t.Helper()
 	loc, _ := maildir.ParseLocation(st.Template)
@@ -251,13 +252,27 @@ func checkControlFiles(t *testing.T, st *teststore.Store, mnt string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := os.ReadFile(filepath.Join(root, "dovecot-uidlist"))
-	if err != nil {
-		t.Fatal(err)
+	parse := func(path string) *maildir.UIDList {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := maildir.ParseUIDList(data)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return u
 	}
-	got, err := os.ReadFile(filepath.Join(mnt, "mail1", "staff", "alice@example.org", "INBOX", "dovecot-uidlist"))
-	if err != nil || !bytes.Equal(got, want) {
-		t.Errorf("mounted dovecot-uidlist: %v (equal %v)", err, bytes.Equal(got, want))
+	want := parse(filepath.Join(root, "dovecot-uidlist"))
+	got := parse(filepath.Join(mnt, "mail1", "staff", "alice@example.org", "INBOX", "dovecot-uidlist"))
+	if got.UIDValidity != want.UIDValidity || got.GUID != want.GUID || got.NextUID != want.NextUID || len(got.Records) != len(want.Records) {
+		t.Fatalf("mounted uidlist V%d N%d G%s with %d records, store V%d N%d G%s with %d",
+			got.UIDValidity, got.NextUID, got.GUID, len(got.Records), want.UIDValidity, want.NextUID, want.GUID, len(want.Records))
+	}
+	for _, r := range want.Records {
+		if uid, ok := got.Lookup(maildir.ParseName(r.Base).Base); !ok || uid != r.UID {
+			t.Errorf("mounted uidlist gives %s UID %d, store %d", r.Base, uid, r.UID)
+		}
 	}
 }
 

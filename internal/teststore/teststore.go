@@ -161,14 +161,17 @@ func (s *Store) Doveadm(user string, args ...string) (string, error) {
 }
 
 // DoveadmAt runs doveadm like Doveadm but with another mail_location for
-// the user (e.g. a restored copy of the store, or a mount of a backup);
-// "" keeps the store's own.
+// the user (e.g. a restored copy of the store, or a mount of a backup), in
+// which %d, %n and %u are expanded; "" keeps the store's own.
 func (s *Store) DoveadmAt(user, location string, args ...string) (string, error) {
 	if !strings.Contains(user, "@") {
 		return "", fmt.Errorf("teststore: doveadm: user %q is not local@domain", user)
 	}
 	pre := []string{"-c", s.Conf}
 	if location != "" {
+		// doveadm does not expand %-variables in -o values: do it here.
+		local, domain, _ := strings.Cut(user, "@")
+		location = strings.NewReplacer("%d", domain, "%n", local, "%u", user).Replace(location)
 		pre = append(pre, "-o", "mail_location="+location)
 	}
 	cmd := exec.Command("doveadm", append(pre, args...)...)

@@ -1,0 +1,234 @@
+package maildir
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrLocked means another process (Dovecot, most likely) held a folder's
+// lock for longer than we were willing to wait.
+var ErrLocked = errors.New("locked by another process")
+
+const (
+	uidListName = "dovecot-uidlist"
+	lockSuffix  = ".lock"
+	// staleLock is Dovecot's MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT: it
+	// overrides a dovecot-uidlist.lock whose mtime is older. Dovecot writes
+	// no pid into this lock (the lock file is the new uidlist), so age is
+	// all there is to go on, for Dovecot and for us.
+	staleLock = 2 * time.Minute
+	lockRetry = 100 * time.Millisecond
+)
+
+// lockTouch is how often a held lock's mtime is refreshed, well within
+// staleLock, so Dovecot never takes ours for stale. A var for tests.
+var lockTouch = staleLock / 4
+
+// UIDListLock is a held dovecot-uidlist.lock: Dovecot's dotlock, which it
+// takes before it changes dovecot-uidlist or dovecot-keywords. One
+// goroutine uses it; only its own toucher runs beside it.
+type UIDListLock struct {
+	mu   sync.Mutex    // guards the fields below against the toucher
+	dir  dir           // the folder
+	f    *os.File      // the lock file, created by us; nil once released
+	ino  uint64        // of f, to tell that the lock is still ours
+	done chan struct{} // closed when the lock ends, to stop the toucher; nil after
+}
+
+// LockUIDList takes the dotlock on folder/dovecot-uidlist, waiting up to
+// timeout for a holder to release it (ErrLocked after that). A lock older
+// than Dovecot's stale timeout of two minutes is removed and taken, as
+// Dovecot would. While held, the lock's mtime is refreshed in the
+// background; Commit or Release must end it.
+func LockUIDList(folder string, timeout time.Duration) (*UIDListLock, error) {
+	d, err := openDirPath(folder, nil)
+	if err != nil {
+		return nil, err
+	}
+	f, err := takeLock(d, uidListName+lockSuffix, timeout)
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	l := &UIDListLock{dir: d, f: f, ino: inodeOf(f), done: make(chan struct{})}
+	go l.keepFresh(l.done, lockTouch)
+	return l, nil
+}
+
+// takeLock creates the lock file name in d with O_EXCL, retrying until
+// timeout and overriding a stale lock.
+func takeLock(d dir, name string, timeout time.Duration) (*os.File, error) {
+	path := filepath.Join(d.path, name)
+	deadline := time.Now().Add(timeout)
+	for {
+		fd, err := unix.Openat(d.fd, name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err == nil {
+			return os.NewFile(uintptr(fd), path), nil
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			return nil, &os.PathError{Op: "lock", Path: path, Err: err}
+		}
+		if removeStale(d, name) {
+			continue
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s: %w (waited %s)", path, ErrLocked, timeout)
+		}
+		time.Sleep(lockRetry)
+	}
+}
+
+// removeStale removes the lock file if its mtime is older than staleLock.
+// Two processes overriding the same stale lock at once could each remove
+// the other's fresh one; Dovecot's dotlocks share that weakness.
+func removeStale(d dir, name string) bool {
+	var st unix.Stat_t
+	if unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return false // gone already: the next try takes it
+	}
+	if time.Since(time.Unix(st.Mtim.Unix())) < staleLock {
+		return false
+	}
+	return unix.Unlinkat(d.fd, name, 0) == nil
+}
+
+// keepFresh touches the lock file until the lock ends.
+func (l *UIDListLock) keepFresh(done <-chan struct{}, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			l.mu.Lock()
+			if l.f != nil {
+				now := unix.NsecToTimespec(time.Now().UnixNano())
+				unix.UtimesNanoAt(l.dir.fd, uidListName+lockSuffix, []unix.Timespec{now, now}, unix.AT_SYMLINK_NOFOLLOW)
+			}
+			l.mu.Unlock()
+		}
+	}
+}
+
+// UIDList reads and parses dovecot-uidlist as it is under the lock. A
+// folder without one gives an error wrapping fs.ErrNotExist; use
+// NewUIDList then.
+func (l *UIDListLock) UIDList() (*UIDList, error) {
+	if err := l.held(); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(l.dir.path, uidListName)
+	fd, err := unix.Openat(l.dir.fd, uidListName, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxControlFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > maxControlFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxControlFile)
+	}
+	u, err := ParseUIDList(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return u, nil
+}
+
+// held reports an error once the lock has ended: its folder descriptor is
+// closed then and may name another file.
+func (l *UIDListLock) held() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done == nil {
+		return fmt.Errorf("%s: lock already released", filepath.Join(l.dir.path, uidListName+lockSuffix))
+	}
+	return nil
+}
+
+// Commit writes data into the lock file and renames it over
+// dovecot-uidlist, which is how Dovecot replaces the file itself, and so
+// releases the lock. The new file gets o's owner and file mode. If the lock
+// was taken from us (we were too slow and it went stale) nothing is written.
+func (l *UIDListLock) Commit(data []byte, o Owner) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return fmt.Errorf("%s: lock already released", filepath.Join(l.dir.path, uidListName+lockSuffix))
+	}
+	err := l.commit(data, o)
+	l.releaseLocked()
+	return err
+}
+
+func (l *UIDListLock) commit(data []byte, o Owner) error {
+	lockName := uidListName + lockSuffix
+	path := l.f.Name()
+	var st unix.Stat_t
+	if err := unix.Fstatat(l.dir.fd, lockName, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || uint64(st.Ino) != l.ino {
+		l.f.Close()
+		l.f = nil // not ours to remove any more
+		return fmt.Errorf("%s: lock lost to another process; dovecot-uidlist left as it was", path)
+	}
+	if _, err := l.f.Write(data); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := o.apply(int(l.f.Fd()), o.FileMode, path); err != nil {
+		return err
+	}
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := unix.Renameat(l.dir.fd, lockName, l.dir.fd, uidListName); err != nil {
+		return &os.PathError{Op: "rename", Path: filepath.Join(l.dir.path, uidListName), Err: err}
+	}
+	l.f.Close()
+	l.f = nil // renamed: there is no lock file left to remove
+	return l.dir.sync()
+}
+
+// Release gives up the lock without changing dovecot-uidlist. It is
+// idempotent and safe after Commit.
+func (l *UIDListLock) Release() {
+	l.mu.Lock()
+	l.releaseLocked()
+	l.mu.Unlock()
+}
+
+// releaseLocked ends the lock; l.mu is held.
+func (l *UIDListLock) releaseLocked() {
+	if l.done == nil {
+		return
+	}
+	close(l.done)
+	l.done = nil
+	if l.f != nil {
+		var st unix.Stat_t
+		lockName := uidListName + lockSuffix
+		if unix.Fstatat(l.dir.fd, lockName, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && uint64(st.Ino) == l.ino {
+			unix.Unlinkat(l.dir.fd, lockName, 0)
+		}
+		l.f.Close()
+		l.f = nil
+	}
+	l.dir.close()
+}
+
+func inodeOf(f *os.File) uint64 {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return 0
+	}
+	return uint64(st.Ino)
+}

@@ -1,0 +1,26 @@
+package maildir
+
+import (
+	"io"
+	"strings"
+	"time"
+)
+
+// writeNew writes r to name in d by way of a temp file in scratch. A nil r
+// makes an empty file. An existing name is ErrExists.
+func writeNew(scratch, d dir, name string, r io.Reader, mtime int64, o Owner) error {
+	if r == nil {
+		r = strings.NewReader("")
+	}
+	t, err := createTemp(scratch)
+	if err != nil {
+		return err
+	}
+	defer t.discard()
+	if _, err := t.fill(r, mtime, o); err != nil {
+		return err
+	}
+	return t.place(d, name)
+}
+
+func nowNano() int64 { return time.Now().UnixNano() }

@@ -1,0 +1,79 @@
+package maildir
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// tempFile is a file being written in a scratch directory (a folder's tmp/)
+// under a unique name, before it is moved to its real name.
+type tempFile struct {
+	in   dir
+	name string
+	f    *os.File
+}
+
+// createTemp creates a new file in d that nothing else can have opened:
+// O_EXCL and O_NOFOLLOW, so neither an existing file nor a planted symlink
+// is written through.
+func createTemp(d dir) (*tempFile, error) {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	// Dovecot ignores names starting with "." in tmp/ as elsewhere, and
+	// cleans tmp/ of files unused for 36 hours should we crash.
+	name := fmt.Sprintf(".mailvault.%d.%d.%s", time.Now().Unix(), os.Getpid(), hex.EncodeToString(rnd[:]))
+	fd, err := unix.Openat(d.fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, &os.PathError{Op: "create", Path: filepath.Join(d.path, name), Err: err}
+	}
+	return &tempFile{in: d, name: name, f: os.NewFile(uintptr(fd), filepath.Join(d.path, name))}, nil
+}
+
+// fill writes r into the file, makes it durable and gives it owner o,
+// o.FileMode and times (mtime in unix ns, used for atime too). It returns the
+// number of bytes written.
+func (t *tempFile) fill(r io.Reader, mtime int64, o Owner) (int64, error) {
+	n, err := io.Copy(t.f, r)
+	if err != nil {
+		return n, fmt.Errorf("%s: %w", t.f.Name(), err)
+	}
+	if err := o.apply(int(t.f.Fd()), o.FileMode, t.f.Name()); err != nil {
+		return n, err
+	}
+	if err := t.f.Sync(); err != nil {
+		return n, err
+	}
+	ts := unix.NsecToTimespec(mtime)
+	if err := unix.UtimesNanoAt(t.in.fd, t.name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return n, &os.PathError{Op: "utimes", Path: t.f.Name(), Err: err}
+	}
+	return n, nil
+}
+
+// place moves the file to name in d, never replacing a file there: a taken
+// name is ErrExists. The temp file is gone afterwards either way.
+func (t *tempFile) place(d dir, name string) error {
+	err := moveNoReplace(t.in, t.name, d, name)
+	if err == nil {
+		return d.sync()
+	}
+	if errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("%s: %w", filepath.Join(d.path, name), ErrExists)
+	}
+	return &os.PathError{Op: "rename", Path: filepath.Join(d.path, name), Err: err}
+}
+
+// discard closes the file and removes its temp name if still there. It is
+// safe after place.
+func (t *tempFile) discard() {
+	t.f.Close()
+	unix.Unlinkat(t.in.fd, t.name, 0) // gone already after a successful place
+}

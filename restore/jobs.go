@@ -1,0 +1,122 @@
+package restore
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/mailvault/mailvault/archive"
+	"github.com/mailvault/mailvault/index"
+	"github.com/mailvault/mailvault/repo"
+)
+
+// Catalog is what jobs are built from: the repository's index.
+type Catalog interface {
+	Groups(server string) ([]string, error)
+	Users(server, group string, at int64) ([]index.User, error)
+	Folders(server, group, user string, t int64) ([]*index.Folder, error)
+	Messages(id index.ListingID) ([]index.Message, error)
+	Controls(id index.ListingID) ([]archive.File, error)
+}
+
+var _ Catalog = (*repo.Repo)(nil)
+
+// JobsFromCatalog lists what a scope restores from the repository, as of
+// the latest snapshot of each user taken at or before at (0: the latest).
+func JobsFromCatalog(c Catalog, sc Scope, at int64) ([]Job, error) {
+	groups := []string{sc.Group}
+	if sc.Group == "" {
+		var err error
+		if groups, err = c.Groups(sc.Server); err != nil {
+			return nil, err
+		}
+		if len(groups) == 0 {
+			return nil, fmt.Errorf("no server %q in the repository", sc.Server)
+		}
+	}
+	var jobs []Job
+	for _, g := range groups {
+		users, err := c.Users(sc.Server, g, at)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			if sc.User != "" && u.Name != sc.User {
+				continue
+			}
+			folders, err := catalogFolders(c, u)
+			if err != nil {
+				return nil, err
+			}
+			sel, msg, err := sc.selectFolders(folders)
+			if err != nil {
+				return nil, err
+			}
+			jobs = append(jobs, Job{User: u.Name, Folders: sel, Message: msg})
+		}
+	}
+	if len(jobs) == 0 {
+		return nil, fmt.Errorf("nothing in the repository matches %s", sc)
+	}
+	return jobs, nil
+}
+
+// catalogFolders loads a user's folders with their messages and control
+// files, in the archive's terms.
+func catalogFolders(c Catalog, u index.User) ([]*archive.Folder, error) {
+	folders, err := c.Folders(u.Server, u.Group, u.Name, u.Time)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*archive.Folder, 0, len(folders))
+	for _, f := range folders {
+		msgs, err := c.Messages(f.Listing)
+		if err != nil {
+			return nil, err
+		}
+		files, err := c.Controls(f.Listing)
+		if err != nil {
+			return nil, err
+		}
+		af := &archive.Folder{
+			User: u.Name, Name: f.Name, Dir: f.Dir, UIDValidity: f.UIDValidity, NextUID: f.NextUID, GUID: f.GUID,
+			Keywords: f.Keywords, Mode: f.Mode, OwnerUID: f.OwnerUID, OwnerGID: f.OwnerGID,
+			CurMtime: f.CurMtime, NewMtime: f.NewMtime, Files: files,
+		}
+		for _, m := range msgs {
+			af.Messages = append(af.Messages, archive.Message{Subdir: m.Subdir, Name: m.Name, Size: m.Size, Mtime: m.Mtime,
+				Mode: m.Mode, UID: m.UID, Blob: m.Blob, Link: m.Link, Nlink: m.Nlink})
+		}
+		out = append(out, af)
+	}
+	return out, nil
+}
+
+// JobsFromFolders lists what a scope restores from an archive's folders.
+func JobsFromFolders(h archive.Header, folders []*archive.Folder, sc Scope) ([]Job, error) {
+	if sc.Server != h.Server || (sc.Group != "" && sc.Group != h.Group) {
+		return nil, fmt.Errorf("the archive holds server %s group %s, not %s", h.Server, h.Group, sc)
+	}
+	byUser := map[string][]*archive.Folder{}
+	for _, f := range folders {
+		if sc.User == "" || f.User == sc.User {
+			byUser[f.User] = append(byUser[f.User], f)
+		}
+	}
+	var users []string
+	for u := range byUser {
+		users = append(users, u)
+	}
+	sort.Strings(users)
+	var jobs []Job
+	for _, u := range users {
+		sel, msg, err := sc.selectFolders(byUser[u])
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, Job{User: u, Folders: sel, Message: msg})
+	}
+	if len(jobs) == 0 {
+		return nil, fmt.Errorf("nothing in the archive matches %s", sc)
+	}
+	return jobs, nil
+}

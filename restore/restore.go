@@ -1,0 +1,281 @@
+// Package restore puts backed-up folders back into a Dovecot Maildir++
+// store.
+//
+// A folder that does not exist in the target is recreated exactly: the
+// backed-up control files (dovecot-uidlist, dovecot-keywords …) are written
+// verbatim and every message gets its original file name and mtime, so
+// Dovecot sees the same UIDVALIDITY, UIDs, flags and keywords and clients
+// keep their caches. Into a folder that exists, messages are added under
+// Dovecot's own dovecot-uidlist.lock: a message whose content is already
+// there is skipped, the others get new UIDs after the existing ones, their
+// flags and dates kept. Nothing in the target is ever overwritten, so a
+// second identical restore changes nothing.
+package restore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mailvault/mailvault/archive"
+	"github.com/mailvault/mailvault/maildir"
+)
+
+// Blobs gives the bytes of a message by its hash.
+type Blobs interface {
+	ReadBlob(h archive.Hash) ([]byte, error)
+}
+
+// Options say where the messages go.
+type Options struct {
+	Target *maildir.Location
+	// ToUser puts every message into this user's store instead.
+	ToUser string
+	// ToFolder puts the messages into this folder (one folder restored) or
+	// under it (several), as a new folder with new UIDs.
+	ToFolder string
+	// LockTimeout bounds the wait for Dovecot's uidlist lock.
+	LockTimeout time.Duration
+}
+
+// Job is one user's folders to restore.
+type Job struct {
+	User    string
+	Folders []*archive.Folder
+	// Message, if set, restores only the message file of that name (its
+	// "cur/" or "new/" prefix optional).
+	Message string
+}
+
+// Result counts what a restore did.
+type Result struct {
+	Users, Folders int
+	Created        int // folders recreated with their original UIDs
+	Added          int // messages written
+	Skipped        int // messages already in the target
+	Problems       []Problem
+}
+
+// Problem is an object that could not be restored; the restore went on.
+type Problem struct {
+	Object string
+	Err    error
+}
+
+func (p Problem) Error() string { return p.Object + ": " + p.Err.Error() }
+
+// Run restores the jobs.
+func Run(opt Options, jobs []Job, blobs Blobs) (*Result, error) {
+	if opt.LockTimeout == 0 {
+		opt.LockTimeout = 30 * time.Second
+	}
+	res := &Result{}
+	nfolders := 0
+	for _, j := range jobs {
+		nfolders += len(j.Folders)
+	}
+	for _, j := range jobs {
+		user := j.User
+		if opt.ToUser != "" {
+			user = opt.ToUser
+		}
+		root, err := opt.Target.Path(user)
+		if err != nil {
+			return res, err
+		}
+		res.Users++
+		for _, f := range j.Folders {
+			name := f.Name
+			if opt.ToFolder != "" {
+				name = opt.ToFolder
+				if nfolders > 1 {
+					name = opt.ToFolder + "/" + f.Name
+				}
+			}
+			exact := opt.ToUser == "" && opt.ToFolder == "" && j.Message == ""
+			err := restoreFolder(opt, res, root, name, f, j.Message, exact, blobs)
+			if err != nil {
+				res.Problems = append(res.Problems, Problem{Object: user + "/" + name, Err: err})
+			}
+			res.Folders++
+		}
+	}
+	return res, nil
+}
+
+// restoreFolder restores one folder into the user's Maildir root.
+func restoreFolder(opt Options, res *Result, root, name string, f *archive.Folder, only string, exact bool, blobs Blobs) error {
+	owner, err := maildir.OwnerOf(root)
+	if err != nil {
+		return err
+	}
+	fd := maildir.FolderDir{Name: name, Dir: maildir.EncodeFolderName(name)}
+	msgs := f.Messages
+	if only != "" {
+		msgs = pick(msgs, only)
+		if len(msgs) == 0 {
+			return fmt.Errorf("no message file %q in the backup of folder %s", only, f.Name)
+		}
+	}
+	path, created, err := maildir.CreateFolder(root, fd, owner)
+	if err != nil {
+		return err
+	}
+	if created && exact {
+		res.Created++
+		return recreate(res, path, f, owner, blobs)
+	}
+	return merge(opt, res, path, f, msgs, owner, blobs, created)
+}
+
+// pick selects one message file by name.
+func pick(msgs []archive.Message, name string) []archive.Message {
+	for _, m := range msgs {
+		if name == m.Name || name == m.Subdir+"/"+m.Name {
+			return []archive.Message{m}
+		}
+	}
+	return nil
+}
+
+// recreate writes a folder that was not in the target exactly as it was
+// backed up.
+func recreate(res *Result, path string, f *archive.Folder, o maildir.Owner, blobs Blobs) error {
+	t, err := maildir.OpenTarget(path, o)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	var errs []error
+	for _, m := range f.Messages {
+		if err := deliver(t, m, m.Name, blobs); err != nil {
+			if errors.Is(err, maildir.ErrExists) {
+				res.Skipped++
+				continue
+			}
+			errs = append(errs, fmt.Errorf("%s/%s: %w", m.Subdir, m.Name, err))
+			continue
+		}
+		res.Added++
+	}
+	// Control files last: Dovecot then finds every file its uidlist names.
+	for _, c := range f.Files {
+		if isControlOfUser(c.Name) && f.Name != "INBOX" {
+			continue
+		}
+		if err := maildir.WriteControl(path, c.Name, c.Data, c.Mtime, o); err != nil && !errors.Is(err, maildir.ErrExists) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// isControlOfUser tells the files that belong to a user rather than a
+// folder; they are restored with INBOX only.
+func isControlOfUser(name string) bool {
+	return name == "subscriptions" || strings.HasPrefix(name, "dovecot-uidvalidity")
+}
+
+// merge adds the messages missing from an existing folder with new UIDs,
+// holding Dovecot's uidlist lock.
+func merge(opt Options, res *Result, path string, f *archive.Folder, msgs []archive.Message, o maildir.Owner, blobs Blobs, created bool) error {
+	lock, err := maildir.LockUIDList(path, opt.LockTimeout)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	present, err := maildir.ContentHashes(path)
+	if err != nil {
+		return err
+	}
+	have, err := lock.Keywords()
+	if err != nil {
+		return err
+	}
+	merged, mapping, err := maildir.MergeKeywords(have, f.Keywords)
+	if err != nil {
+		return err
+	}
+	uids, err := lock.UIDList()
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && created:
+		// A new folder gets a uidlist now, so its new UIDs are known.
+		uids = maildir.NewUIDList(uint32(time.Now().Unix()))
+	case errors.Is(err, fs.ErrNotExist):
+		uids = nil // Dovecot numbers the files at its next sync
+	case err != nil:
+		return err
+	}
+	t, err := maildir.OpenTarget(path, o)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	var errs []error
+	added := 0
+	for _, m := range msgs {
+		if _, ok := present[m.Blob]; ok {
+			res.Skipped++
+			continue
+		}
+		name := maildir.RemapFlags(m.Name, mapping)
+		// A base name the uidlist still knows (an expunged message) would
+		// bring back its old UID; IMAP forbids reusing it.
+		if uids != nil {
+			if _, known := uids.Lookup(maildir.ParseName(name).Base); known {
+				name = uniqueName(name, added)
+			}
+		}
+		err := deliver(t, m, name, blobs)
+		if errors.Is(err, maildir.ErrExists) {
+			name = uniqueName(name, added)
+			err = deliver(t, m, name, blobs)
+		}
+		if err == nil && uids != nil {
+			_, err = uids.Append(name)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s/%s: %w", m.Subdir, m.Name, err))
+			continue
+		}
+		present[m.Blob] = name
+		added++
+		res.Added++
+	}
+	if added == 0 {
+		return errors.Join(errs...)
+	}
+	if len(merged) != len(have) {
+		if err := lock.WriteKeywords(merged, o); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+	}
+	if uids != nil {
+		if err := lock.Commit(uids.Render(), o); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deliver writes one message file.
+func deliver(t *maildir.Target, m archive.Message, name string, blobs Blobs) error {
+	data, err := blobs.ReadBlob(m.Blob)
+	if err != nil {
+		return err
+	}
+	return t.Deliver(m.Subdir, name, bytes.NewReader(data), m.Mtime)
+}
+
+// uniqueName makes a new Dovecot-style base for a message whose name is
+// taken in the target by another message.
+func uniqueName(name string, n int) string {
+	parsed := maildir.ParseName(name)
+	now := time.Now()
+	parsed.Base = fmt.Sprintf("%d.M%dP%dQ%d.mailvault-restore", now.Unix(), now.Nanosecond()/1000, os.Getpid(), n)
+	return parsed.String()
+}
