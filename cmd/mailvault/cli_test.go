@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // runCLI runs the command line in-process.
@@ -120,5 +121,31 @@ func TestFlagsMayFollowArguments(t *testing.T) {
 	args, err := parseInterspersed(fs, []string{"/mail1/staff", "--to", "maildir:/x/%n", "second", "--json", "--", "--not-a-flag"})
 	if err != nil || *to != "maildir:/x/%n" || !*json || strings.Join(args, " ") != "/mail1/staff second --not-a-flag" {
 		t.Errorf("args %q to %q json %v err %v", args, *to, *json, err)
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                          "",
+		"2026-11-22T03:05:00Z":      "2026-11-22T03:05:00Z",
+		"2026-11-22T03:05:00+01:00": "2026-11-22T02:05:00Z",
+		"20261122T030500Z":          "2026-11-22T03:05:00Z",
+		"2026-11-22":                "2026-11-22T23:59:59.999999999Z",
+	} {
+		ns, err := parseTime(in)
+		if err != nil {
+			t.Errorf("%q: %v", in, err)
+			continue
+		}
+		got := ""
+		if ns != 0 {
+			got = time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+		}
+		if got != want {
+			t.Errorf("parseTime(%q) = %s, want %s", in, got, want)
+		}
+	}
+	if _, err := parseTime("yesterday"); err == nil {
+		t.Error("accepted a word")
 	}
 }
