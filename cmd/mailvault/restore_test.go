@@ -248,6 +248,12 @@ func TestRestoreElsewhereAndFromArchives(t *testing.T) {
 		t.Errorf("Restored/2026-11-20 has %d messages, INBOX %d", got, n)
 	}
 
+	sent := len(uids(t, st, user, "Sent"))
+	mustMV(t, "restore", "--repo", repoDir, "/mail1/user/"+user+"/Sent", "--to", st.Template, "--to-user", "dave@example.net", "--to-folder", "From alice")
+	if got := len(uids(t, st, "dave@example.net", "From alice")); got != sent || sent == 0 {
+		t.Errorf("dave's 'From alice' has %d messages, alice's Sent %d", got, sent)
+	}
+
 	archives, _ := filepath.Glob(filepath.Join(repoDir, "archives", "*.mva"))
 	if len(archives) != 1 {
 		t.Fatalf("archives: %v", archives)
