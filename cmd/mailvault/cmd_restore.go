@@ -165,4 +165,3 @@ func parseTime(s string) (int64, error) {
 	}
 	return 0, fmt.Errorf("cannot read time %q: use RFC 3339 (2026-11-22T03:05:00Z) or a date (2026-11-22)", s)
 }
-
