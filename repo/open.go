@@ -125,12 +125,7 @@ func (l Layout) removeStaleIndexes() {
 
 // Close closes the index and the archive files.
 func (r *Repo) Close() error {
-	r.mu.Lock()
-	for _, a := range r.readers {
-		a.f.Close()
-	}
-	r.readers = nil
-	r.mu.Unlock()
+	r.closeReaders()
 	err := r.Catalog.Close()
 	if r.tmpIndex != "" {
 		os.RemoveAll(r.tmpIndex)
@@ -179,12 +174,7 @@ func (r *Repo) ingest(name string) error {
 
 // Rebuild throws the index away and builds it again from the archives.
 func (r *Repo) Rebuild() ([]Problem, error) {
-	r.mu.Lock()
-	for _, a := range r.readers {
-		a.f.Close()
-	}
-	r.readers = map[uint32]*archiveFile{}
-	r.mu.Unlock()
+	r.closeReaders()
 	if err := r.Catalog.Close(); err != nil {
 		return nil, err
 	}
@@ -201,6 +191,17 @@ func (r *Repo) Rebuild() ([]Problem, error) {
 	}
 	r.Catalog = cat
 	return r.Sync()
+}
+
+// closeReaders closes the open archive files; archive numbers change when
+// the index is rebuilt, so the next read opens them afresh.
+func (r *Repo) closeReaders() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range r.readers {
+		a.f.Close()
+	}
+	r.readers = map[uint32]*archiveFile{}
 }
 
 // ReadBlob returns the bytes of a blob, checked against its hash.
