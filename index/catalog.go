@@ -18,7 +18,7 @@ import (
 
 // FormatVersion is the version of the key layout. An index of another
 // version is thrown away and rebuilt: it is only a cache.
-const FormatVersion = "mailvault-index 1"
+const FormatVersion = "mailvault-index 2"
 
 var (
 	// ErrLocked means another process holds the index.

@@ -69,10 +69,13 @@ type Message struct {
 	Nlink  uint32
 }
 
-// Blob says where a blob's bytes lie.
+// Blob says where a blob's bytes lie: in one archive at Loc, or, for a
+// message stored in parts (see archive.Message.Parts), in the blobs
+// named by Parts, joined in order.
 type Blob struct {
 	Archive uint32
 	Loc     archive.Location
+	Parts   []archive.Hash
 }
 
 func encodeArchive(a *ArchiveInfo) []byte {
@@ -229,6 +232,10 @@ func encodeBlob(b Blob) []byte {
 	e.uint(uint64(b.Archive))
 	e.int(b.Loc.Offset)
 	e.int(b.Loc.Length)
+	e.uint(uint64(len(b.Parts)))
+	for _, p := range b.Parts {
+		e.fixed(p[:])
+	}
 	return e.b
 }
 
@@ -237,5 +244,14 @@ func decodeBlob(v []byte) (Blob, error) {
 	b := Blob{Archive: uint32(d.uint())}
 	b.Loc.Offset = d.int()
 	b.Loc.Length = d.int()
+	n := d.uint()
+	if n > uint64(len(d.b))/32 {
+		d.fail()
+	}
+	for range n {
+		var p archive.Hash
+		d.fixed(p[:])
+		b.Parts = append(b.Parts, p)
+	}
 	return b, d.err
 }
