@@ -5,9 +5,9 @@ package archive
 // append fields. Field counts of format v1:
 const (
 	headerFields  = 8
-	folderFields  = 14
+	folderFields  = 16 // 14 when Origin is not set
 	fileFields    = 4
-	messageFields = 9
+	messageFields = 10 // 9 in archives that store every message whole
 	trailerFields = 5
 )
 
@@ -38,7 +38,11 @@ func decodeHeader(d *dec, h *Header) {
 }
 
 func encodeFolder(e *enc, f *Folder) {
-	s := e.begin(folderFields)
+	n := folderFields
+	if f.Origin == 0 {
+		n -= 2 // the v1 encoding, byte for byte
+	}
+	s := e.begin(n)
 	e.str(f.User)
 	e.str(f.Name)
 	e.str(f.Dir)
@@ -62,6 +66,10 @@ func encodeFolder(e *enc, f *Folder) {
 	for i := range f.Messages {
 		encodeMessage(e, &f.Messages[i])
 	}
+	if f.Origin != 0 {
+		e.varint(f.Origin)
+		e.uvarint(uint64(f.OriginIndex))
+	}
 	e.end(s)
 }
 
@@ -82,6 +90,8 @@ func decodeFolder(d *dec, f *Folder) {
 	f.NewMtime = s.varint()
 	f.Files = decodeList(&s, 2, decodeFile)
 	f.Messages = decodeList(&s, 2, decodeMessage)
+	f.Origin = s.varint()
+	f.OriginIndex = s.u32()
 	d.end(&s)
 }
 
@@ -104,7 +114,11 @@ func decodeFile(d *dec, f *File) {
 }
 
 func encodeMessage(e *enc, m *Message) {
-	s := e.begin(messageFields)
+	n := messageFields
+	if len(m.Parts) == 0 {
+		n-- // the v1 encoding, byte for byte
+	}
+	s := e.begin(n)
 	e.str(m.Subdir)
 	e.str(m.Name)
 	e.varint(m.Size)
@@ -114,6 +128,12 @@ func encodeMessage(e *enc, m *Message) {
 	e.fixed(m.Blob[:])
 	e.u64(m.Link)
 	e.uvarint(uint64(m.Nlink))
+	if len(m.Parts) > 0 {
+		e.uvarint(uint64(len(m.Parts)))
+		for _, p := range m.Parts {
+			e.fixed(p[:])
+		}
+	}
 	e.end(s)
 }
 
@@ -128,6 +148,7 @@ func decodeMessage(d *dec, m *Message) {
 	s.fixed(m.Blob[:])
 	m.Link = s.u64()
 	m.Nlink = s.u32()
+	m.Parts = decodeList(&s, len(Hash{}), func(d *dec, h *Hash) { d.fixed(h[:]) })
 	d.end(&s)
 }
 

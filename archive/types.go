@@ -1,5 +1,7 @@
 package archive
 
+import "crypto/sha256"
+
 // Hash is the sha-256 of a blob's bytes; blobs are addressed by it.
 type Hash [32]byte
 
@@ -20,6 +22,10 @@ type Header struct {
 const (
 	// FlagFull marks an archive that holds every blob its folders name.
 	FlagFull uint32 = 1 << 0
+	// FlagSince marks a snapshot limited to the messages received since a
+	// time (backup --since): its folders list only those messages, so it
+	// is not a complete state of the store.
+	FlagSince uint32 = 1 << 1
 )
 
 // Folder is the complete state of one mail folder of one user at backup
@@ -49,6 +55,17 @@ type Folder struct {
 	Files []File
 
 	Messages []Message
+
+	// Origin, when set, says the folder is as the same folder (same user
+	// and name) in an earlier snapshot of the same server and group: the
+	// one taken at Origin (unix ns), whose archive lists the messages and
+	// control files in its OriginIndex'th folder record. Messages is then
+	// empty, and Files holds only the control files that differ from
+	// those (the set of names is the same). Incremental runs write this for
+	// folders that did not change, so an unchanged store costs a few bytes
+	// per folder, not per message.
+	Origin      int64
+	OriginIndex uint32
 }
 
 // File is a small control file kept verbatim.
@@ -75,4 +92,40 @@ type Message struct {
 	Link uint64
 	// Nlink is the file's link count in the store.
 	Nlink uint32
+	// Parts, when set, name the blobs that hold the message's bytes, joined
+	// in order; Blob is then PartsHash(Parts...), not a blob of its own. The writer splits a message's per-recipient trace lines
+	// from the rest, so copies of one delivery share the rest.
+	Parts []Hash
+}
+
+// PartsHash is the Blob of a message stored in parts: the sha-256 of the
+// part hashes, so it names the message without hashing its bytes again.
+func PartsHash(parts ...Hash) Hash {
+	h := sha256.New()
+	h.Write([]byte("mailvault parts\n"))
+	for _, p := range parts {
+		h.Write(p[:])
+	}
+	return Hash(h.Sum(nil))
+}
+
+// JoinParts reads the parts of a message with read and joins them.
+func JoinParts(parts []Hash, read func(Hash) ([]byte, error)) ([]byte, error) {
+	var out []byte
+	for _, p := range parts {
+		b, err := read(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b...)
+	}
+	return out, nil
+}
+
+// Blobs returns the blobs that hold the message's bytes.
+func (m *Message) Blobs() []Hash {
+	if len(m.Parts) > 0 {
+		return m.Parts
+	}
+	return []Hash{m.Blob}
 }

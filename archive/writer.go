@@ -16,6 +16,15 @@ type WriterOptions struct {
 	FrameSize int
 	// Level is the zstd level, zstd.SpeedFastest if 0.
 	Level zstd.EncoderLevel
+	// Copies writes a blob record for every AddBlob, also for a hash the
+	// archive holds already, so that each folder's messages can be read
+	// from the stream without the others'.
+	Copies bool
+	// FolderSpool, if set, is a directory for a temporary file that keeps
+	// the folder records until Close, which writes them together in frames
+	// of their own before the trailer: a later run then reads every folder
+	// of the archive without decompressing a blob frame.
+	FolderSpool string
 }
 
 // WriterStats count what a Writer wrote so far.
@@ -36,9 +45,11 @@ type WriterStats struct {
 // messages overlap with compression. Close must be called, also after an
 // error, to stop that goroutine.
 type Writer struct {
-	w    io.Writer
-	zenc *zstd.Encoder
-	size int // frame size
+	w      io.Writer
+	zenc   *zstd.Encoder
+	size   int // frame size
+	copies bool
+	spool  *folderSpool // nil: folders are written where they are added
 
 	// Used by the caller's goroutine only.
 	cur     []byte // the frame being filled
@@ -102,8 +113,14 @@ func NewWriter(w io.Writer, h Header, opt WriterOptions) (*Writer, error) {
 	if _, err := w.Write(hdr); err != nil {
 		return nil, err
 	}
+	var spool *folderSpool
+	if opt.FolderSpool != "" {
+		if spool, err = newFolderSpool(opt.FolderSpool); err != nil {
+			return nil, err
+		}
+	}
 	wr := &Writer{
-		w: w, zenc: zenc, size: size,
+		w: w, zenc: zenc, size: size, copies: opt.Copies, spool: spool,
 		cur:     make([]byte, 0, size),
 		blobs:   map[Hash]struct{}{},
 		trailer: Trailer{Header: h},
@@ -196,7 +213,7 @@ func (w *Writer) AddBlob(h Hash, data []byte) (added bool, err error) {
 	if err := w.check(); err != nil {
 		return false, err
 	}
-	if w.HasBlob(h) {
+	if w.HasBlob(h) && !w.copies {
 		return false, nil
 	}
 	if len(data) > MaxRecord-len(h) {
@@ -223,11 +240,38 @@ func (w *Writer) AddFolder(f *Folder) error {
 	if len(w.scratch.b) > MaxRecord {
 		return fmt.Errorf("folder %s of %s: record of %d bytes is larger than the format allows", f.Name, f.User, len(w.scratch.b))
 	}
-	off := w.writeRecordHeader(kindFolder, len(w.scratch.b))
-	w.write(w.scratch.b)
-	w.trailer.Folders = append(w.trailer.Folders, Location{Offset: off, Length: int64(len(w.scratch.b))})
 	w.stats.Folders++
+	if w.spool != nil {
+		if err := w.spool.add(w.scratch.b); err != nil {
+			w.err = err
+		}
+		return w.err
+	}
+	w.writeFolder(w.scratch.b)
 	return nil
+}
+
+func (w *Writer) writeFolder(payload []byte) {
+	off := w.writeRecordHeader(kindFolder, len(payload))
+	w.write(payload)
+	w.trailer.Folders = append(w.trailer.Folders, Location{Offset: off, Length: int64(len(payload))})
+}
+
+// cutFrame hands the frame being filled to the compressor.
+func (w *Writer) cutFrame() {
+	if len(w.cur) > 0 {
+		w.jobs <- frameJob{data: w.cur, logical: w.logical - int64(len(w.cur))}
+		w.cur = <-w.free
+	}
+}
+
+// writeSpooled writes the spooled folder records, starting a frame.
+func (w *Writer) writeSpooled() error {
+	w.cutFrame()
+	return w.spool.each(func(payload []byte) error {
+		w.writeFolder(payload)
+		return w.check()
+	})
 }
 
 // Close writes the last data frame, the trailer and the footer. It does
@@ -235,6 +279,12 @@ func (w *Writer) AddFolder(f *Folder) error {
 func (w *Writer) Close() error {
 	if w.closed {
 		return w.err
+	}
+	if w.spool != nil {
+		if w.err == nil {
+			w.err = w.writeSpooled()
+		}
+		w.spool.close()
 	}
 	if w.err == nil && len(w.cur) > 0 {
 		w.jobs <- frameJob{data: w.cur, logical: w.logical - int64(len(w.cur))}

@@ -1,20 +1,30 @@
 // Package backup reads a message store and writes it into a repository:
-// one archive per backup group per run, each message stored once per
-// archive.
+// one archive per backup group per run, every run a complete snapshot.
+//
+// Runs are incremental. A blob (message bytes) already in the repository is
+// not written again, and a folder whose cur/ and new/ directories and
+// dovecot-uidlist did not change since the group's last snapshot is carried
+// over from it without listing or reading its messages; a folder that did
+// change is listed, and only message files that the last snapshot did not
+// have are read. Maildir message files are never rewritten in place
+// (Dovecot changes flags by renaming), so a file of the same base name, size
+// and mtime holds the same bytes.
+//
+// A run needs the repository's blobs and each group's last snapshot; it
+// reads them from the archive files (state.go), not from the index, so a
+// mount that holds the index never blocks a backup. See package repo for
+// how processes share a repository.
 package backup
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
+	"os"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/mailvault/mailvault/archive"
 	"github.com/mailvault/mailvault/groups"
 	"github.com/mailvault/mailvault/maildir"
 	"github.com/mailvault/mailvault/repo"
@@ -22,11 +32,29 @@ import (
 
 // Options say what to back up and where.
 type Options struct {
-	Repo   repo.Layout
+	Repo repo.Layout
+	// Output, if set, receives the archive instead of the repository (which
+	// may then be ""): one self-contained archive of one group.
+	Output io.Writer
+
 	Server string
 	Source *maildir.Location
 	Groups *groups.Set
 	Scope  groups.Scope
+
+	// Full writes self-contained archives: every message is read from the
+	// store and stored, none is carried over or taken from earlier archives.
+	Full bool
+	// Since, if set, limits the snapshot to messages received (mtime) at or
+	// after it. Such a snapshot is partial: it is marked archive.FlagSince,
+	// and later runs never build on it.
+	Since time.Time
+	// Copies stores every message file separately, also those that are
+	// copies of each other; it implies Full.
+	Copies bool
+	// Jobs is how many groups are backed up at once (default 1).
+	Jobs int
+
 	// Progress, if set, is called now and then with the running totals.
 	Progress func(Totals)
 	// Readers is how many message files are read at once (default 4):
@@ -37,10 +65,28 @@ type Options struct {
 // Totals count what a run did.
 type Totals struct {
 	Users, Folders, Messages int
+	Unchanged                int   // folders carried over from the last snapshot
 	Vanished                 int   // message files that disappeared while the run read them
+	BytesTotal               int64 // size of the messages the snapshot lists
 	BytesRead                int64 // message bytes read from the store
-	BytesNew                 int64 // message bytes written as new blobs (before compression)
+	BytesNew                 int64 // bytes of new blobs (before compression)
 	BytesStored              int64 // archive bytes written (after compression)
+}
+
+// Saved is what single copy saved: the bytes the snapshot lists that it
+// did not have to store again.
+func (t Totals) Saved() int64 { return t.BytesTotal - t.BytesNew }
+
+func (t *Totals) add(o Totals) {
+	t.Users += o.Users
+	t.Folders += o.Folders
+	t.Messages += o.Messages
+	t.Unchanged += o.Unchanged
+	t.Vanished += o.Vanished
+	t.BytesTotal += o.BytesTotal
+	t.BytesRead += o.BytesRead
+	t.BytesNew += o.BytesNew
+	t.BytesStored += o.BytesStored
 }
 
 // Result is the outcome of a run.
@@ -50,6 +96,7 @@ type Result struct {
 	Archives []string       // archive files written
 	Groups   []string       // groups backed up
 	Problems []repo.Problem // objects not (fully) backed up
+	Warnings []repo.Problem // damage in the repository the run worked around
 }
 
 // Partial reports whether something was left out.
@@ -58,11 +105,14 @@ func (r *Result) Partial() bool { return len(r.Problems) > 0 }
 // ErrNothing means the scope matched no user.
 var ErrNothing = errors.New("no user of the store is in the scope")
 
+// ErrOneGroup means an archive stream was asked for several groups.
+var ErrOneGroup = errors.New("an archive stream holds one group")
+
 // Run backs up every user of the source that is in the scope.
 func Run(opt Options) (*Result, error) {
-	if opt.Readers <= 0 {
-		opt.Readers = 4
-	}
+	opt.Readers = cmpOr(opt.Readers, 4)
+	opt.Jobs = cmpOr(opt.Jobs, 1)
+	opt.Full = opt.Full || opt.Copies || opt.Output != nil
 	res := &Result{Start: time.Now().UTC()}
 	users, errs := opt.Source.Users()
 	for _, err := range errs {
@@ -78,186 +128,110 @@ func Run(opt Options) (*Result, error) {
 	if len(byGroup) == 0 {
 		return res, fmt.Errorf("%w %s (%d users found by %s)", ErrNothing, opt.Scope, len(users), opt.Source)
 	}
-	for g := range byGroup {
+	for g, us := range byGroup {
 		res.Groups = append(res.Groups, g)
+		// The order of the base snapshot's records, so it is read in one pass.
+		sort.Slice(us, func(i, j int) bool { return us[i].ID < us[j].ID })
 	}
 	sort.Strings(res.Groups)
-	for _, g := range res.Groups {
-		name, err := backupGroup(opt, res, g, byGroup[g])
-		if err != nil {
-			return res, fmt.Errorf("group %s: %w", g, err)
+	if opt.Output != nil {
+		if len(res.Groups) > 1 {
+			return res, fmt.Errorf("%w, and scope %s has %d (%v): name one group, e.g. /%s", ErrOneGroup, opt.Scope, len(res.Groups), res.Groups, res.Groups[0])
 		}
-		res.Archives = append(res.Archives, name)
+		return res, streamGroup(opt, res, res.Groups[0], byGroup[res.Groups[0]])
+	}
+	return res, repoGroups(opt, res, byGroup)
+}
+
+func cmpOr(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// streamGroup writes one group to opt.Output.
+func streamGroup(opt Options, res *Result, group string, users []maildir.User) error {
+	g := newGroupRun(opt, res, group, &progress{fn: opt.Progress}, &state{})
+	err := g.write(opt.Output, os.TempDir(), users)
+	res.Totals, res.Problems = g.Totals, append(res.Problems, g.problems...)
+	res.End = time.Now().UTC()
+	return err
+}
+
+// repoGroups backs up the groups into the repository, opt.Jobs at a time.
+// Each group's archive is written under tmp/; they are moved into archives/
+// together when all groups are done, so a snapshot shows whole.
+func repoGroups(opt Options, res *Result, byGroup map[string][]maildir.User) error {
+	st := &state{}
+	if !opt.Full {
+		var problems []repo.Problem
+		st, problems = loadState(opt.Repo, opt.Server)
+		res.Warnings = append(res.Warnings, problems...)
+	}
+	prog := &progress{fn: opt.Progress}
+	runs := make([]*groupRun, len(res.Groups))
+	sem := make(chan struct{}, opt.Jobs)
+	var wg sync.WaitGroup
+	for i, name := range res.Groups {
+		runs[i] = newGroupRun(opt, res, name, prog, st)
+		wg.Add(1)
+		go func(g *groupRun) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			g.err = g.toRepo(byGroup[g.group])
+		}(runs[i])
+	}
+	wg.Wait()
+	var failed []error
+	for _, g := range runs {
+		res.Totals.add(g.Totals)
+		res.Problems = append(res.Problems, g.problems...)
+		res.Warnings = append(res.Warnings, g.warnings...)
+		if g.err == nil {
+			var name string
+			name, g.err = g.pending.Commit()
+			res.Archives = append(res.Archives, name)
+		}
+		if g.lock != nil {
+			g.lock.Unlock()
+		}
+		if g.err != nil {
+			failed = append(failed, fmt.Errorf("group %s: %w", g.group, g.err))
+		}
 	}
 	res.End = time.Now().UTC()
-	return res, nil
-}
-
-func backupGroup(opt Options, res *Result, group string, users []maildir.User) (string, error) {
-	lock, err := opt.Repo.LockGroup(opt.Server, group)
-	if err != nil {
-		return "", err
-	}
-	defer lock.Unlock()
-	name := repo.ArchiveName(res.Start, opt.Server, group)
-	p, err := opt.Repo.Create(name)
-	if err != nil {
-		return "", err
-	}
-	h := archive.Header{
-		Version: 1, Created: res.Start.UnixNano(), Server: opt.Server, Group: group,
-		Scope: opt.Scope.String(), Snapshot: res.Start.Format(time.RFC3339Nano), Flags: archive.FlagFull,
-	}
-	if _, err := io.ReadFull(rand.Reader, h.ID[:]); err != nil {
-		p.Abort()
-		return "", err
-	}
-	w, err := archive.NewWriter(p, h, archive.WriterOptions{})
-	if err != nil {
-		p.Abort()
-		return "", err
-	}
-	for _, u := range users {
-		if err := backupUser(opt, res, w, u); err != nil {
-			p.Abort()
-			return "", err
+	if len(failed) > 0 && len(failed) < len(runs) {
+		// The other groups are safe; the run is partial.
+		for _, err := range failed {
+			res.Problems = append(res.Problems, repo.Problem{Object: "group", Err: err})
 		}
-		res.Users++
-	}
-	if err := w.Close(); err != nil {
-		p.Abort()
-		return "", fmt.Errorf("cannot write archive %s: %w", name, err)
-	}
-	res.BytesStored += w.Stats().BytesWritten
-	return p.Commit()
-}
-
-// backupUser writes every folder of one user. Only a failure of the
-// archive itself is returned; problems with the store are recorded in res.
-func backupUser(opt Options, res *Result, w *archive.Writer, u maildir.User) error {
-	dirs, err := maildir.ListFolders(u.Root)
-	if err != nil {
-		res.Problems = append(res.Problems, repo.Problem{Object: u.ID, Err: err})
 		return nil
 	}
-	seen := map[uint64]archive.Hash{} // links already read, so hard links are read once
-	for _, fd := range dirs {
-		f, errs := maildir.ScanFolder(u.Root, fd)
-		for _, err := range errs {
-			res.Problems = append(res.Problems, repo.Problem{Object: u.ID + "/" + fd.Name, Err: err})
-		}
-		if f == nil {
-			continue
-		}
-		af, err := readFolder(opt, res, w, u.ID, f, seen)
-		if err != nil {
-			return err
-		}
-		if err := w.AddFolder(af); err != nil {
-			return err
-		}
-		res.Folders++
-		if opt.Progress != nil {
-			opt.Progress(res.Totals)
-		}
-	}
-	return nil
+	return errors.Join(failed...)
 }
 
-// read is the outcome of reading one message file.
-type read struct {
-	m      maildir.MessageFile
-	data   []byte
-	hash   archive.Hash
-	linked bool // a hard link of a file read before: not read again
-	err    error
+// progress adds up the totals of groups that run at once.
+type progress struct {
+	mu   sync.Mutex
+	fn   func(Totals)
+	sums map[*groupRun]Totals
 }
 
-// readFolder reads the messages of a folder, several at a time, and adds
-// their blobs to the archive in the folder's order.
-func readFolder(opt Options, res *Result, w *archive.Writer, user string, f *maildir.Folder, seen map[uint64]archive.Hash) (*archive.Folder, error) {
-	af := &archive.Folder{
-		User: user, Name: f.Name, Dir: f.Dir, Keywords: f.Keywords,
-		Mode: f.Mode, OwnerUID: f.UID, OwnerGID: f.GID, CurMtime: f.CurMtime, NewMtime: f.NewMtime,
+func (p *progress) update(g *groupRun) {
+	if p.fn == nil {
+		return
 	}
-	if f.UIDList != nil {
-		af.UIDValidity, af.NextUID, af.GUID = f.UIDList.UIDValidity, f.UIDList.NextUID, f.UIDList.GUID
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sums == nil {
+		p.sums = map[*groupRun]Totals{}
 	}
-	for _, c := range f.Files {
-		af.Files = append(af.Files, archive.File{Name: c.Name, Mode: c.Mode, Mtime: c.Mtime, Data: c.Data})
+	p.sums[g] = g.Totals
+	var t Totals
+	for _, s := range p.sums {
+		t.add(s)
 	}
-	const window = 64 // messages in flight: bounds memory, keeps readers busy
-	for start := 0; start < len(f.Messages); start += window {
-		batch := f.Messages[start:min(start+window, len(f.Messages))]
-		reads := make([]read, len(batch))
-		var wg sync.WaitGroup
-		next := make(chan int)
-		for range opt.Readers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range next {
-					r := &reads[i]
-					r.m = batch[i]
-					if h, ok := seen[linkOf(r.m)]; ok && r.m.Nlink > 1 {
-						r.hash, r.linked = h, true
-						continue
-					}
-					r.data, r.m, r.err = f.ReadMessage(batch[i])
-					if r.err == nil {
-						r.hash = sha256.Sum256(r.data)
-					}
-				}
-			}()
-		}
-		for i := range batch {
-			next <- i
-		}
-		close(next)
-		wg.Wait()
-		for i := range reads {
-			r := &reads[i]
-			link := linkOf(r.m)
-			switch {
-			case errors.Is(r.err, maildir.ErrVanished):
-				res.Vanished++ // expunged while we read: left out cleanly
-				continue
-			case r.err != nil:
-				res.Problems = append(res.Problems, repo.Problem{Object: user + "/" + f.Name + "/" + r.m.Subdir + "/" + r.m.Name, Err: r.err})
-				continue
-			case r.linked:
-			default:
-				added, err := w.AddBlob(r.hash, r.data)
-				if err != nil {
-					return nil, err
-				}
-				res.BytesRead += int64(len(r.data))
-				if added {
-					res.BytesNew += int64(len(r.data))
-				}
-				if r.m.Nlink > 1 {
-					seen[link] = r.hash
-				}
-			}
-			af.Messages = append(af.Messages, archive.Message{
-				Subdir: r.m.Subdir, Name: r.m.Name, Size: r.m.Size, Mtime: r.m.Mtime, Mode: r.m.Mode,
-				UID: r.m.UID, Blob: r.hash, Link: link, Nlink: r.m.Nlink,
-			})
-			res.Messages++
-		}
-	}
-	return af, nil
-}
-
-// linkOf names a file's inode: equal for hard links of one file, stable
-// across the renames Dovecot does for flag changes.
-func linkOf(m maildir.MessageFile) uint64 {
-	h := fnv.New64a()
-	var b [16]byte
-	for i := range 8 {
-		b[i] = byte(m.Dev >> (8 * i))
-		b[8+i] = byte(m.Ino >> (8 * i))
-	}
-	h.Write(b[:])
-	return h.Sum64() | 1
+	p.fn(t)
 }

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 
@@ -162,7 +165,12 @@ func (c *Catalog) Ingest(name string, size int64, r *archive.Reader) error {
 	var snapMsgs int
 	var snapBytes int64
 	for _, f := range folders {
-		fr, err := c.putListing(wb, f)
+		var fr *Folder
+		if f.Origin != 0 {
+			fr, err = c.carried(wb, h, f)
+		} else {
+			fr, err = c.putListing(wb, f)
+		}
 		if err != nil {
 			return err
 		}
@@ -203,14 +211,72 @@ func (c *Catalog) Ingest(name string, size int64, r *archive.Reader) error {
 	return nil
 }
 
+// carried returns the record of a folder carried over from an earlier
+// snapshot: the listing of the folder there, or, if the control files
+// changed, a listing of those messages with the new control files.
+func (c *Catalog) carried(wb *badger.WriteBatch, h archive.Header, f *archive.Folder) (*Folder, error) {
+	var origin *Folder
+	err := c.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(folderKey(h.Server, h.Group, f.User, f.Origin, f.Name))
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			origin, err = decodeFolder(f.Name, v)
+			return err
+		})
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("folder %s of %s is carried over from the snapshot of %s, which is not in the repository: %w",
+			f.Name, f.User, time.Unix(0, f.Origin).UTC().Format(time.RFC3339), ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	controls, err := c.Controls(origin.Listing)
+	if err != nil {
+		return nil, err
+	}
+	files := slices.Clone(controls)
+	for _, changed := range f.Files {
+		i := slices.IndexFunc(files, func(o archive.File) bool { return o.Name == changed.Name })
+		if i < 0 {
+			return nil, fmt.Errorf("folder %s of %s: control file %s is not in the snapshot it is carried from: %w", f.Name, f.User, changed.Name, archive.ErrCorrupt)
+		}
+		files[i] = changed
+	}
+	if !reflect.DeepEqual(controls, files) {
+		msgs, err := c.Messages(origin.Listing)
+		if err != nil {
+			return nil, err
+		}
+		g := *f
+		g.Files = files
+		g.Messages = make([]archive.Message, len(msgs))
+		for i, m := range msgs {
+			g.Messages[i] = archive.Message{Subdir: m.Subdir, Name: m.Name, Size: m.Size, Mtime: m.Mtime,
+				Mode: m.Mode, UID: m.UID, Blob: m.Blob, Link: m.Link, Nlink: m.Nlink}
+		}
+		return c.putListing(wb, &g)
+	}
+	fr := folderOf(f)
+	fr.Listing, fr.Msgs, fr.Bytes = origin.Listing, origin.Msgs, origin.Bytes
+	return fr, nil
+}
+
 // putListing writes the messages and control files of a folder under its
 // listing id, unless a listing with that id is already there.
-func (c *Catalog) putListing(wb *badger.WriteBatch, f *archive.Folder) (*Folder, error) {
-	fr := &Folder{
+// folderOf is the index record of a folder, without its listing.
+func folderOf(f *archive.Folder) *Folder {
+	return &Folder{
 		Name: f.Name, Dir: f.Dir, UIDValidity: f.UIDValidity, NextUID: f.NextUID, GUID: f.GUID,
 		Keywords: f.Keywords, Mode: f.Mode, OwnerUID: f.OwnerUID, OwnerGID: f.OwnerGID,
 		CurMtime: f.CurMtime, NewMtime: f.NewMtime, Msgs: len(f.Messages),
 	}
+}
+
+func (c *Catalog) putListing(wb *badger.WriteBatch, f *archive.Folder) (*Folder, error) {
+	fr := folderOf(f)
 	type kv struct{ k, v []byte }
 	kvs := make([]kv, 0, len(f.Messages)+len(f.Files))
 	sum := sha256.New()
@@ -245,6 +311,14 @@ func (c *Catalog) putListing(wb *badger.WriteBatch, f *archive.Folder) (*Folder,
 		}
 		if err := wb.Set(append(prefix, p.k...), p.v); err != nil {
 			return nil, err
+		}
+	}
+	// A message stored in parts is found by its hash like any blob.
+	for i := range f.Messages {
+		if m := &f.Messages[i]; len(m.Parts) > 0 {
+			if err := wb.Set(blobKey(m.Blob), encodeBlob(Blob{Parts: m.Parts})); err != nil {
+				return nil, err
+			}
 		}
 	}
 	// A marker under the message prefix, so that an empty listing exists too.

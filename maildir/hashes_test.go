@@ -23,11 +23,11 @@ func TestContentHashes(t *testing.T) {
 	}
 	// Dovecot renames b for new flags after the scan.
 	os.Rename(filepath.Join(folder, "cur", "b.host:2,"), filepath.Join(folder, "cur", "b.host:2,F"))
-	sums, err := f.ContentHashes()
+	sums, err := f.ContentHashes(sha)
 	if err != nil {
 		t.Fatal(err)
 	}
-	byPath, err := ContentHashes(folder)
+	byPath, err := ContentHashes(folder, sha)
 	if err != nil || len(byPath) != 2 {
 		t.Errorf("ContentHashes(%s) = %v, %v", folder, byPath, err)
 	}
@@ -35,3 +35,5 @@ func TestContentHashes(t *testing.T) {
 		t.Errorf("ContentHashes = %v", sums)
 	}
 }
+
+func sha(data []byte) [][32]byte { return [][32]byte{sha256.Sum256(data)} }

@@ -40,6 +40,23 @@ type MessageFile struct {
 // the scan goes on; if the folder directory itself cannot be read the Folder
 // is nil.
 func ScanFolder(root string, fd FolderDir) (*Folder, []error) {
+	f, problems := probe(root, fd, true)
+	if f != nil && f.UIDList != nil {
+		for i := range f.Messages {
+			f.Messages[i].UID, _ = f.UIDList.Lookup(baseOf(f.Messages[i].Name))
+		}
+	}
+	return f, problems
+}
+
+// ProbeFolder reads what tells whether a folder changed, without listing
+// its messages: the folder directory, the mtimes of cur/ and new/, and the
+// control files. Messages is nil.
+func ProbeFolder(root string, fd FolderDir) (*Folder, []error) {
+	return probe(root, fd, false)
+}
+
+func probe(root string, fd FolderDir, list bool) (*Folder, []error) {
 	if fd.Dir != "" && (!strings.HasPrefix(fd.Dir, ".") || !safeName(fd.Dir)) {
 		return nil, []error{fmt.Errorf("folder %q: %q is not a folder directory", fd.Name, fd.Dir)}
 	}
@@ -58,7 +75,11 @@ func ScanFolder(root string, fd FolderDir) (*Folder, []error) {
 	st := statOf(fi)
 	f := &Folder{FolderDir: fd, Path: path, Mode: st.mode, UID: st.uid, GID: st.gid}
 	var problems []error
-	f.Messages, f.CurMtime, f.NewMtime, problems = listMessages(path)
+	if list {
+		f.Messages, f.CurMtime, f.NewMtime, problems = listMessages(path)
+	} else {
+		f.CurMtime, f.NewMtime, problems = subdirMtimes(path)
+	}
 
 	files, errs := readControlFiles(path)
 	f.Files = files
@@ -75,12 +96,25 @@ func ScanFolder(root string, fd FolderDir) (*Folder, []error) {
 			}
 		}
 	}
-	if f.UIDList != nil {
-		for i := range f.Messages {
-			f.Messages[i].UID, _ = f.UIDList.Lookup(baseOf(f.Messages[i].Name))
+	return f, problems
+}
+
+// subdirMtimes returns the mtimes of cur/ and new/, 0 for one missing.
+func subdirMtimes(folder string) (cur, new int64, problems []error) {
+	var ts [2]int64
+	for i, sub := range []string{"cur", "new"} {
+		fi, err := os.Lstat(filepath.Join(folder, sub))
+		switch {
+		case notExist(err):
+		case err != nil:
+			problems = append(problems, err)
+		case !fi.IsDir():
+			problems = append(problems, fmt.Errorf("%s: not a directory", filepath.Join(folder, sub)))
+		default:
+			ts[i] = fi.ModTime().UnixNano()
 		}
 	}
-	return f, problems
+	return ts[0], ts[1], problems
 }
 
 func messageFile(sub, name string, fi os.FileInfo) MessageFile {

@@ -179,3 +179,7 @@ func splitLines(data []byte) []string {
 	}
 	return lines
 }
+
+// BaseName is a message file name without its size and info parts
+// (",S=…:2,flags"): what stays the same when Dovecot renames the file.
+func BaseName(name string) string { return baseOf(name) }

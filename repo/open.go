@@ -204,12 +204,34 @@ func (r *Repo) closeReaders() {
 	r.readers = map[uint32]*archiveFile{}
 }
 
-// ReadBlob returns the bytes of a blob, checked against its hash.
+// ReadBlob returns the bytes of a blob, checked against its hash, or of a
+// message stored in parts, joined.
 func (r *Repo) ReadBlob(h archive.Hash) ([]byte, error) {
 	b, err := r.Catalog.Blob(h)
 	if err != nil {
 		return nil, err
 	}
+	if len(b.Parts) > 0 {
+		if archive.PartsHash(b.Parts...) != h {
+			return nil, fmt.Errorf("blob %x: the index names parts of another message; run 'mailvault index rebuild'", h[:8])
+		}
+		return archive.JoinParts(b.Parts, r.readWhole)
+	}
+	return r.readAt(h, b)
+}
+
+func (r *Repo) readWhole(h archive.Hash) ([]byte, error) {
+	b, err := r.Catalog.Blob(h)
+	if err != nil {
+		return nil, err
+	}
+	if len(b.Parts) > 0 {
+		return nil, fmt.Errorf("blob %x: a part that has parts: %w", h[:8], archive.ErrCorrupt)
+	}
+	return r.readAt(h, b)
+}
+
+func (r *Repo) readAt(h archive.Hash, b index.Blob) ([]byte, error) {
 	ar, err := r.reader(b.Archive)
 	if err != nil {
 		return nil, err

@@ -1,8 +1,10 @@
 package restore
 
 import (
+	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/mailvault/mailvault/archive"
 	"github.com/mailvault/mailvault/index"
@@ -91,6 +93,10 @@ func catalogFolders(c Catalog, u index.User) ([]*archive.Folder, error) {
 	return out, nil
 }
 
+// ErrIncremental means an archive read on its own lacks what a restore
+// needs from the archives before it.
+var ErrIncremental = errors.New("the archive is incremental")
+
 // JobsFromFolders lists what a scope restores from an archive's folders.
 func JobsFromFolders(h archive.Header, folders []*archive.Folder, sc Scope) ([]Job, error) {
 	if sc.Server != h.Server || (sc.Group != "" && sc.Group != h.Group) {
@@ -112,6 +118,12 @@ func JobsFromFolders(h archive.Header, folders []*archive.Folder, sc Scope) ([]J
 		sel, msg, err := sc.selectFolders(byUser[u])
 		if err != nil {
 			return nil, err
+		}
+		for _, f := range sel {
+			if f.Origin != 0 {
+				return nil, fmt.Errorf("%w: folder %s of %s is listed in the snapshot of %s; restore from the repository, or take archives for tape with 'backup --full' or '-f'",
+					ErrIncremental, f.Name, u, time.Unix(0, f.Origin).UTC().Format(time.RFC3339))
+			}
 		}
 		jobs = append(jobs, Job{User: u, Folders: sel, Message: msg})
 	}

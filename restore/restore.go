@@ -188,7 +188,7 @@ func merge(opt Options, res *Result, path string, f *archive.Folder, msgs []arch
 		return err
 	}
 	defer lock.Release()
-	present, err := maildir.ContentHashes(path)
+	present, err := maildir.ContentHashes(path, archive.Identities)
 	if err != nil {
 		return err
 	}
@@ -264,11 +264,19 @@ func merge(opt Options, res *Result, path string, f *archive.Folder, msgs []arch
 
 // deliver writes one message file.
 func deliver(t *maildir.Target, m archive.Message, name string, blobs Blobs) error {
-	data, err := blobs.ReadBlob(m.Blob)
+	data, err := readMessage(blobs, &m)
 	if err != nil {
 		return err
 	}
 	return t.Deliver(m.Subdir, name, bytes.NewReader(data), m.Mtime)
+}
+
+// readMessage reads a message's bytes, joining its parts if it has any.
+func readMessage(blobs Blobs, m *archive.Message) ([]byte, error) {
+	if len(m.Parts) == 0 {
+		return blobs.ReadBlob(m.Blob)
+	}
+	return archive.JoinParts(m.Parts, blobs.ReadBlob)
 }
 
 // uniqueName makes a new Dovecot-style base for a message whose name is

@@ -19,6 +19,11 @@ import (
 type backupFlags struct {
 	server string
 	groups string
+	full   bool
+	since  string
+	copies bool
+	jobs   int
+	file   string
 }
 
 func init() {
@@ -38,14 +43,43 @@ the regex must match the whole user id, the first matching line wins, and
 users matching no line are in the group "user". SCOPE limits the run to
 "/" (everything, the default), "/GROUP" or "/GROUP/USER".
 
-Each group is written to its own archive; a message stored in several
-folders of a group is stored once. A file that cannot be read is named, the
-rest is backed up and the run ends PARTIAL with exit code 3.`,
+Every run is a snapshot of the whole scope, written as one archive per
+group. Runs are incremental: a message the repository holds already (in
+any folder, user, group or earlier run) is not stored again, copies of one
+delivery to several users share everything below their per-recipient trace
+lines, and a folder whose cur/, new/ and dovecot-uidlist did not change
+since the group's last snapshot is carried over without reading it. Each
+snapshot still records every folder completely: messages deleted since
+show in the older snapshots only.
+
+    --full      write archives that hold every message they list, so each
+                restores on its own (for tape, or another machine)
+    --since T   back up only the messages received (mtime) since T; the
+                snapshot is marked partial: 'snapshots' shows it as such,
+                the mount shows it under .snapshots/ only, never as the
+                latest, and later runs never build on it
+    --copies    store every message file separately, copies included (for
+                tools that read one folder from the stream); implies --full
+    --jobs N    back up N groups at once; the run's archives are moved into
+                the repository together when all groups are done
+    -f FILE     write one self-contained archive of one group to FILE ('-'
+                for stdout, e.g. to pipe into another tool or onto tape)
+                instead of the repository; bring it back with 'import'
+
+Backups do not use the index, so a running mount never blocks them, and
+two backups of different groups can run at once; a second backup of the
+same group is refused. A file that cannot be read is named, the rest is
+backed up and the run ends PARTIAL with exit code 3.`,
 		flags: func(fs *flag.FlagSet, e *env) {
 			host, _ := os.Hostname()
 			host, _, _ = strings.Cut(host, ".")
 			fs.StringVar(&bf.server, "server", host, "`name` of the server being backed up")
 			fs.StringVar(&bf.groups, "groups", "", "backup groups `file` of NAME=REGEX lines")
+			fs.BoolVar(&bf.full, "full", false, "write self-contained archives: read and store every message")
+			fs.StringVar(&bf.since, "since", "", "back up only messages received since `TIME` (RFC 3339 or YYYY-MM-DD)")
+			fs.BoolVar(&bf.copies, "copies", false, "store every copy of a message separately (implies --full)")
+			fs.IntVar(&bf.jobs, "jobs", 1, "back up `N` groups at once")
+			fs.StringVar(&bf.file, "f", "", "write the archive to `FILE` ('-' for stdout) instead of the repository")
 			fs.BoolVar(&e.quiet, "quiet", false, "print nothing but errors")
 			fs.BoolVar(&e.json, "json", false, "print the summary as JSON")
 		},
@@ -56,10 +90,6 @@ rest is backed up and the run ends PARTIAL with exit code 3.`,
 func runBackup(e *env, bf *backupFlags, args []string) error {
 	if len(args) < 1 || len(args) > 2 {
 		return usagef("want a source 'maildir:TEMPLATE' and an optional scope")
-	}
-	dir, err := e.needRepo()
-	if err != nil {
-		return err
 	}
 	if err := groups.ValidName(bf.server); err != nil {
 		return usagef("--server: %v", err)
@@ -78,13 +108,36 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 			return usagef("%v", err)
 		}
 	}
+	opt := backup.Options{Server: bf.server, Source: src, Groups: set, Scope: scope,
+		Full: bf.full, Copies: bf.copies, Jobs: bf.jobs}
+	if bf.since != "" {
+		ns, err := parseTime(bf.since)
+		if err != nil {
+			return usagef("--since: %v", err)
+		}
+		opt.Since = time.Unix(0, ns)
+		if len(bf.since) == len("2006-01-02") {
+			opt.Since = opt.Since.Add(1 - 24*time.Hour) // the start of that day
+		}
+	}
+	if bf.jobs < 1 {
+		return usagef("--jobs must be at least 1")
+	}
+	if bf.file != "" {
+		return backupToFile(e, bf.file, opt)
+	}
+	dir, err := e.needRepo()
+	if err != nil {
+		return err
+	}
 	if err := repo.Init(dir); err != nil {
 		return err
 	}
 	l := repo.Layout(dir)
+	opt.Repo = l
 	prog := newProgress(e)
-	opt := backup.Options{Repo: l, Server: bf.server, Source: src, Groups: set, Scope: scope, Progress: prog.update}
-	l.AppendLog(fmt.Sprintf("%s START backup server=%s scope=%s source=%s", time.Now().UTC().Format(time.RFC3339), bf.server, scope, src))
+	opt.Progress = prog.update
+	l.AppendLog(fmt.Sprintf("%s START backup server=%s scope=%s source=%s kind=%s", time.Now().UTC().Format(time.RFC3339), bf.server, scope, src, kind(opt)))
 	res, err := backup.Run(opt)
 	prog.done()
 	for _, p := range res.Problems {
@@ -119,6 +172,59 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 	return nil
 }
 
+// kind names a run for the log.
+func kind(opt backup.Options) string {
+	switch {
+	case opt.Copies:
+		return "full,copies"
+	case opt.Full:
+		return "full"
+	case !opt.Since.IsZero():
+		return "since " + opt.Since.UTC().Format(time.RFC3339)
+	}
+	return "incremental"
+}
+
+// backupToFile writes one group's archive to a file or stdout; the summary
+// goes to stderr, as stdout may be the archive.
+func backupToFile(e *env, path string, opt backup.Options) error {
+	out := e.stdout
+	if path != "-" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fmt.Errorf("cannot create the archive file: %w", err)
+		}
+		defer f.Close()
+		out = f
+	}
+	opt.Output = out
+	res, err := backup.Run(opt)
+	for _, p := range res.Problems {
+		fmt.Fprintf(e.stderr, "mailvault: not backed up: %v\n", p)
+	}
+	if err != nil {
+		if path != "-" {
+			os.Remove(path) // never leave half an archive that looks like one
+		}
+		if errors.Is(err, backup.ErrNothing) || errors.Is(err, backup.ErrOneGroup) {
+			return usagef("%v", err)
+		}
+		return err
+	}
+	if f, ok := out.(*os.File); ok && path != "-" {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("cannot sync %s: %w", path, err)
+		}
+	}
+	if !e.quiet {
+		fmt.Fprintln(e.stderr, summarize(res))
+	}
+	if res.Partial() {
+		return partialError{fmt.Sprintf("PARTIAL backup: %d objects not backed up (listed above)", len(res.Problems))}
+	}
+	return nil
+}
+
 // catalog brings the index up to date with the new archives. A process
 // that holds the index (a running mount) is left to do it.
 func catalog(dir string) string {
@@ -138,9 +244,12 @@ func catalog(dir string) string {
 
 func summarize(r *backup.Result) string {
 	took := r.End.Sub(r.Start).Round(time.Millisecond)
-	s := fmt.Sprintf("Backed up %d users, %d folders, %d messages in groups %s: %s read, %s new, %s stored in %d archives, in %s.",
-		r.Users, r.Folders, r.Messages, strings.Join(r.Groups, ", "),
-		size(r.BytesRead), size(r.BytesNew), size(r.BytesStored), len(r.Archives), took)
+	s := fmt.Sprintf("Backed up %d users, %d folders (%d unchanged), %d messages (%s) in groups %s: %s read, %s new, %s stored after compression; single copy saved %s; in %s.",
+		r.Users, r.Folders, r.Unchanged, r.Messages, size(r.BytesTotal), strings.Join(r.Groups, ", "),
+		size(r.BytesRead), size(r.BytesNew), size(r.BytesStored), size(r.Saved()), took)
+	if len(r.Archives) > 0 {
+		s += fmt.Sprintf(" Archives: %s.", strings.Join(r.Archives, ", "))
+	}
 	if r.Vanished > 0 {
 		s += fmt.Sprintf(" %d messages were expunged while the run read them and are not in this snapshot.", r.Vanished)
 	}
@@ -161,9 +270,10 @@ func printJSONSummary(e *env, r *backup.Result, note string) {
 	}
 	json.NewEncoder(e.stdout).Encode(map[string]any{
 		"status": status, "start": r.Start, "end": r.End, "groups": r.Groups, "archives": r.Archives,
-		"users": r.Users, "folders": r.Folders, "messages": r.Messages, "vanished": r.Vanished,
-		"bytes_read": r.BytesRead, "bytes_new": r.BytesNew, "bytes_stored": r.BytesStored,
-		"problems": problems, "note": note,
+		"users": r.Users, "folders": r.Folders, "folders_unchanged": r.Unchanged, "messages": r.Messages, "vanished": r.Vanished,
+		"bytes_total": r.BytesTotal, "bytes_read": r.BytesRead, "bytes_new": r.BytesNew, "bytes_stored": r.BytesStored,
+		"bytes_saved": r.Saved(),
+		"problems":    problems, "note": note,
 	})
 }
 

@@ -1,0 +1,314 @@
+package backup
+
+import (
+	"crypto/rand"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"reflect"
+	"time"
+
+	"github.com/mailvault/mailvault/archive"
+	"github.com/mailvault/mailvault/maildir"
+	"github.com/mailvault/mailvault/repo"
+)
+
+// racyMtime is how close to a snapshot a directory mtime may be and still
+// be trusted by the next run: a change within the same tick of the file
+// system's clock (up to 2 s on some) would leave the mtime as it was.
+const racyMtime = int64(2 * time.Second)
+
+// groupRun is the backup of one group in one run.
+type groupRun struct {
+	opt   Options
+	group string
+	start time.Time
+	prog  *progress
+	st    *state
+	base  *base
+	orig  *origins
+
+	Totals
+	problems []repo.Problem
+	warnings []repo.Problem
+	w        *archive.Writer
+	external bool // the archive names blobs it does not hold
+
+	pending *repo.Pending
+	lock    *repo.Lock
+	err     error
+}
+
+func newGroupRun(opt Options, res *Result, group string, prog *progress, st *state) *groupRun {
+	return &groupRun{opt: opt, group: group, start: res.Start, prog: prog, st: st}
+}
+
+func (g *groupRun) problem(object string, err error) {
+	g.problems = append(g.problems, repo.Problem{Object: object, Err: err})
+}
+
+// warn records a problem of the repository that the run worked around.
+func (g *groupRun) warn(object string, err error) {
+	g.warnings = append(g.warnings, repo.Problem{Object: object, Err: err})
+}
+
+// toRepo writes the group's archive under the repository's tmp/; the
+// caller commits it.
+func (g *groupRun) toRepo(users []maildir.User) error {
+	l := g.opt.Repo
+	lock, err := l.LockGroup(g.opt.Server, g.group)
+	if err != nil {
+		return err
+	}
+	g.lock = lock
+	if name := g.st.bases[g.group]; name != "" && !g.opt.Full && g.opt.Since.IsZero() {
+		if g.base, err = openBase(l, name); err != nil {
+			g.warn(l.ArchivePath(name), fmt.Errorf("%w; every folder is read again", err))
+		}
+		defer g.base.close()
+		g.orig = &origins{l: l, snaps: g.st.snaps[g.group]}
+		defer g.orig.close()
+	}
+	p, err := l.Create(repo.ArchiveName(g.start, g.opt.Server, g.group))
+	if err != nil {
+		return err
+	}
+	if err := g.write(p, l.Tmp(), users); err != nil {
+		p.Abort()
+		return err
+	}
+	g.pending = p
+	return nil
+}
+
+// write writes the archive of the group's users to out.
+func (g *groupRun) write(out io.Writer, spool string, users []maildir.User) error {
+	h := archive.Header{
+		Version: 1, Created: g.start.UnixNano(), Server: g.opt.Server, Group: g.group,
+		Scope: g.opt.Scope.String(), Snapshot: g.start.Format(time.RFC3339Nano),
+	}
+	if !g.opt.Since.IsZero() {
+		h.Flags |= archive.FlagSince
+	}
+	if _, err := io.ReadFull(rand.Reader, h.ID[:]); err != nil {
+		return err
+	}
+	// The header goes first, before we know whether every blob will be in
+	// the archive: a full run says so, an incremental run never claims it.
+	if g.opt.Full {
+		h.Flags |= archive.FlagFull
+	}
+	w, err := archive.NewWriter(out, h, archive.WriterOptions{Copies: g.opt.Copies, FolderSpool: spool})
+	if err != nil {
+		return err
+	}
+	g.w = w
+	for _, u := range users {
+		if err := g.user(u); err != nil {
+			w.Close()
+			return err
+		}
+		g.Users++
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("cannot write the archive of group %s: %w", g.group, err)
+	}
+	g.BytesStored += w.Stats().BytesWritten
+	return nil
+}
+
+// user writes every folder of one user. Only a failure of the archive
+// itself is returned; problems with the store are recorded.
+func (g *groupRun) user(u maildir.User) error {
+	prior, err := g.base.user(u.ID)
+	if err != nil {
+		g.warn(g.opt.Repo.ArchivePath(g.st.bases[g.group]), fmt.Errorf("%w; the rest is read from the store", err))
+		g.base.close()
+		g.base, prior = nil, nil
+	}
+	dirs, err := maildir.ListFolders(u.Root)
+	if err != nil {
+		g.problem(u.ID, err)
+		return nil
+	}
+	ur := &userRun{g: g, u: u, prior: prior, links: map[uint64]archive.Message{}}
+	for _, fd := range dirs {
+		af, err := ur.folder(fd)
+		if err != nil {
+			return err
+		}
+		if af == nil {
+			continue
+		}
+		if err := g.w.AddFolder(af); err != nil {
+			return err
+		}
+		g.Folders++
+		g.prog.update(g)
+	}
+	return nil
+}
+
+// userRun is the backup of one user.
+type userRun struct {
+	g     *groupRun
+	u     maildir.User
+	prior map[string]*priorFolder     // folder name → its state in the base snapshot
+	known map[string]*archive.Message // base name → message of the base snapshot, built on demand
+	links map[uint64]archive.Message  // inode → a message file read in this run
+}
+
+// folder backs up one folder; nil if it cannot be read at all.
+func (ur *userRun) folder(fd maildir.FolderDir) (*archive.Folder, error) {
+	g := ur.g
+	where := ur.u.ID + "/" + fd.Name
+	if prev := ur.prior[fd.Name]; prev != nil {
+		f, errs := maildir.ProbeFolder(ur.u.Root, fd)
+		if f != nil && len(errs) == 0 {
+			if origin, ok := ur.unchanged(prev, f); ok {
+				af := folderRecord(ur.u.ID, f)
+				af.Files = changedFiles(af.Files, origin.Files)
+				af.Origin, af.OriginIndex = prev.Origin, prev.OriginIndex
+				if af.Origin == 0 {
+					af.Origin, af.OriginIndex = g.base.time, prev.index
+				}
+				g.Unchanged++
+				g.count(origin.Messages)
+				return af, nil
+			}
+		}
+	}
+	f, errs := maildir.ScanFolder(ur.u.Root, fd)
+	for _, err := range errs {
+		g.problem(where, err)
+	}
+	if f == nil {
+		return nil, nil
+	}
+	if !g.opt.Since.IsZero() {
+		since := g.opt.Since.UnixNano()
+		kept := f.Messages[:0]
+		for _, m := range f.Messages {
+			if m.Mtime >= since {
+				kept = append(kept, m)
+			}
+		}
+		f.Messages = kept
+	}
+	af := folderRecord(ur.u.ID, f)
+	msgs, err := ur.messages(f)
+	af.Messages = msgs
+	return af, err
+}
+
+// unchanged reports whether a folder can be carried over from the base
+// snapshot, and returns the record that lists its messages: cur/, new/ and
+// dovecot-uidlist as they were, the mtimes old enough to be trusted, the
+// same control files, and every blob the folder names still stored.
+func (ur *userRun) unchanged(prev *priorFolder, f *maildir.Folder) (*archive.Folder, bool) {
+	if prev.CurMtime != f.CurMtime || prev.NewMtime != f.NewMtime {
+		return nil, false
+	}
+	if ur.g.base.time-max(f.CurMtime, f.NewMtime) < racyMtime {
+		return nil, false
+	}
+	origin, err := ur.g.orig.folder(prev)
+	if err != nil {
+		ur.g.warn(ur.u.ID+"/"+prev.Name, fmt.Errorf("%w; the folder is read again", err))
+		return nil, false
+	}
+	files := filesOf(f)
+	if !sameNames(files, origin.Files) || string(controlData(origin.Files, "dovecot-uidlist")) != string(controlData(files, "dovecot-uidlist")) {
+		return nil, false
+	}
+	for i := range origin.Messages {
+		if !ur.g.stored(&origin.Messages[i]) {
+			return nil, false
+		}
+	}
+	return origin, true
+}
+
+func sameNames(a, b []archive.File) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name {
+			return false
+		}
+	}
+	return true
+}
+
+// changedFiles returns the control files that differ from the origin's: a
+// carried-over folder records only those (see archive.Folder.Origin).
+func changedFiles(files, origin []archive.File) []archive.File {
+	var out []archive.File
+	for i := range files {
+		if !reflect.DeepEqual(files[i], origin[i]) {
+			out = append(out, files[i])
+		}
+	}
+	return out
+}
+
+// stored reports whether every blob of a message is in the repository.
+func (g *groupRun) stored(m *archive.Message) bool {
+	for _, h := range m.Blobs() {
+		if !g.st.has(h) && !g.w.HasBlob(h) {
+			return false
+		}
+	}
+	return true
+}
+
+func (g *groupRun) count(msgs []archive.Message) {
+	g.Messages += len(msgs)
+	for i := range msgs {
+		g.BytesTotal += msgs[i].Size
+	}
+}
+
+func controlData(files []archive.File, name string) []byte {
+	for _, f := range files {
+		if f.Name == name {
+			return f.Data
+		}
+	}
+	return nil
+}
+
+func filesOf(f *maildir.Folder) []archive.File {
+	var out []archive.File
+	for _, c := range f.Files {
+		out = append(out, archive.File{Name: c.Name, Mode: c.Mode, Mtime: c.Mtime, Data: c.Data})
+	}
+	return out
+}
+
+// folderRecord is a folder's record without its messages.
+func folderRecord(user string, f *maildir.Folder) *archive.Folder {
+	af := &archive.Folder{
+		User: user, Name: f.Name, Dir: f.Dir, Keywords: f.Keywords,
+		Mode: f.Mode, OwnerUID: f.UID, OwnerGID: f.GID, CurMtime: f.CurMtime, NewMtime: f.NewMtime,
+		Files: filesOf(f),
+	}
+	if f.UIDList != nil {
+		af.UIDValidity, af.NextUID, af.GUID = f.UIDList.UIDValidity, f.UIDList.NextUID, f.UIDList.GUID
+	}
+	return af
+}
+
+// linkOf names a file's inode: equal for hard links of one file, stable
+// across the renames Dovecot does for flag changes.
+func linkOf(m maildir.MessageFile) uint64 {
+	h := fnv.New64a()
+	var b [16]byte
+	for i := range 8 {
+		b[i] = byte(m.Dev >> (8 * i))
+		b[8+i] = byte(m.Ino >> (8 * i))
+	}
+	h.Write(b[:])
+	return h.Sum64() | 1
+}
