@@ -83,6 +83,9 @@ func (ur *userRun) messages(f *maildir.Folder) ([]archive.Message, error) {
 func (ur *userRun) reuse(mf maildir.MessageFile) *archive.Message {
 	g := ur.g
 	var from *archive.Message
+	if g.opt.Copies {
+		return nil // every file read and stored, hard links too
+	}
 	if l, ok := ur.links[linkOf(mf)]; ok && mf.Nlink > 1 {
 		from = &l
 	}
