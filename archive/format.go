@@ -21,7 +21,7 @@ const (
 	// MaxFrameSize is the largest decompressed size of a data frame.
 	MaxFrameSize = 4 << 20
 	// DefaultFrameSize is the writer's default frame size.
-	DefaultFrameSize = 512 << 10
+	DefaultFrameSize = 2 << 20
 	// MaxRecord is the largest payload of a blob or folder record.
 	MaxRecord = 1 << 30
 	// MaxTrailer is the largest decompressed size of the trailer frame.

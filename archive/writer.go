@@ -14,7 +14,7 @@ type WriterOptions struct {
 	// FrameSize is the uncompressed size at which the writer cuts a data
 	// frame: DefaultFrameSize if 0, at most MaxFrameSize.
 	FrameSize int
-	// Level is the zstd level, zstd.SpeedFastest if 0.
+	// Level is the zstd level, zstd.SpeedDefault if 0.
 	Level zstd.EncoderLevel
 	// Copies writes a blob record for every AddBlob, also for a hash the
 	// archive holds already, so that each folder's messages can be read
@@ -100,7 +100,7 @@ func NewWriter(w io.Writer, h Header, opt WriterOptions) (*Writer, error) {
 	}
 	level := opt.Level
 	if level == 0 {
-		level = zstd.SpeedFastest
+		level = zstd.SpeedDefault
 	}
 	zenc, err := encoder(level)
 	if err != nil {
