@@ -93,9 +93,10 @@ func (g *groupRun) write(out io.Writer, spool string, users []maildir.User) erro
 	if _, err := io.ReadFull(rand.Reader, h.ID[:]); err != nil {
 		return err
 	}
-	// The header goes first, before we know whether every blob will be in
-	// the archive: a full run says so, an incremental run never claims it.
-	if g.opt.Full {
+	// The header goes first, before we know what the archive will hold: a
+	// run that has nothing to build on (a full run, or the first one) holds
+	// every blob it names, and says so.
+	if g.opt.Full || len(g.st.known) == 0 && g.base == nil {
 		h.Flags |= archive.FlagFull
 	}
 	w, err := archive.NewWriter(out, h, archive.WriterOptions{Copies: g.opt.Copies, FolderSpool: spool})

@@ -394,7 +394,8 @@ func (c *Catalog) Groups(server string) ([]string, error) {
 }
 
 // Users lists the users of a group as they were in their latest snapshot
-// taken at or before at (unix ns; 0 for the latest of all).
+// taken at or before at (unix ns; 0 for the latest of all). A partial
+// (--since) snapshot counts only when at is its own time.
 func (c *Catalog) Users(server, group string, at int64) ([]User, error) {
 	var out []User
 	prefix := key(prefixUser, server, group)
@@ -414,6 +415,9 @@ func (c *Catalog) Users(server, group string, at int64) ([]User, error) {
 		if err != nil {
 			return err
 		}
+		if t != at && c.partial(num) {
+			return nil // a --since snapshot is never the latest, only itself
+		}
 		u := User{Server: server, Group: group, Name: comps[0], Time: t, Archive: num, Folders: folders, Msgs: msgs, Bytes: size}
 		if n := len(out); n > 0 && out[n-1].Name == u.Name {
 			out[n-1] = u // a later snapshot of the same user
@@ -423,6 +427,12 @@ func (c *Catalog) Users(server, group string, at int64) ([]User, error) {
 		return nil
 	})
 	return out, err
+}
+
+// partial reports whether an archive holds a --since snapshot.
+func (c *Catalog) partial(num uint32) bool {
+	a, ok := c.Archive(num)
+	return ok && a.Header.Flags&archive.FlagSince != 0
 }
 
 // Snapshots lists the snapshots of a server (all servers when server is
@@ -448,6 +458,7 @@ func (c *Catalog) Snapshots(server string) ([]Snapshot, error) {
 		}
 		s := Snapshot{Server: comps[0], Group: g[0], Time: t}
 		s.Archive, s.Users, s.Folders, s.Msgs, s.Bytes, err = decodeCounts(v)
+		s.Partial = c.partial(s.Archive)
 		out = append(out, s)
 		return err
 	})

@@ -26,6 +26,7 @@ type Snapshot struct {
 	Folders int
 	Msgs    int
 	Bytes   int64
+	Partial bool // messages received since a time only (backup --since)
 }
 
 // User is one user in one snapshot.
