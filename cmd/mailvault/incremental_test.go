@@ -93,6 +93,7 @@ func TestIncrementalRuns(t *testing.T) {
 	}
 
 	// New deliveries, a flag change (a rename), a deletion.
+	cut := time.Now()
 	var news [][]byte
 	var newBytes int64
 	for i := range 3 {
@@ -119,6 +120,19 @@ func TestIncrementalRuns(t *testing.T) {
 	if changed.FoldersUnchanged == 0 || changed.FoldersUnchanged >= changed.Folders {
 		t.Errorf("after changes in 3 folders: %d of %d folders unchanged", changed.FoldersUnchanged, changed.Folders)
 	}
+
+	// A --since run is partial: it lists the new messages only, and it is
+	// never the latest.
+	since := backupJSON(t, append([]string{"--since", cut.Format(time.RFC3339Nano)}, args...)...)
+	if since.Messages != 3 {
+		t.Errorf("--since %s listed %d messages, want the 3 new ones", cut.Format(time.RFC3339Nano), since.Messages)
+	}
+	if snaps := mustMV(t, "snapshots", "--repo", repoDir).stdout; strings.Count(snaps, "partial") != 1 {
+		t.Errorf("snapshots do not show one partial snapshot:\n%s", snaps)
+	}
+	latest := newStoreRoot(t, st, "latest")
+	mustMV(t, "restore", "--repo", repoDir, "/mail1", "--to", locationUnder(latest))
+	sameTree(t, "latest after a --since run", contentTree(t, latest), after)
 
 	// Each snapshot restores to the store as it was then.
 	for i, c := range []struct {
