@@ -139,10 +139,6 @@ func (c *Catalog) Archive(num uint32) (*ArchiveInfo, bool) {
 // Ingest catalogs an archive file: its snapshot, users, folders, messages
 // and blobs. The archive must not have been ingested before.
 func (c *Catalog) Ingest(name string, size int64, r *archive.Reader) error {
-	folders, err := r.Folders()
-	if err != nil {
-		return err
-	}
 	tr := r.Trailer()
 	c.mu.Lock()
 	info := &ArchiveInfo{Name: name, Num: c.nextNum, Size: size, Header: r.Header(), Frames: tr.Frames}
@@ -164,7 +160,12 @@ func (c *Catalog) Ingest(name string, size int64, r *archive.Reader) error {
 	users := map[string]*userSum{}
 	var snapMsgs int
 	var snapBytes int64
-	for _, f := range folders {
+	for _, loc := range tr.Folders {
+		// One folder at a time: memory stays flat however large the archive.
+		f, err := r.ReadFolder(loc)
+		if err != nil {
+			return err
+		}
 		var fr *Folder
 		if f.Origin != 0 {
 			fr, err = c.carried(wb, h, f)
@@ -194,7 +195,7 @@ func (c *Catalog) Ingest(name string, size int64, r *archive.Reader) error {
 			return err
 		}
 	}
-	v := encodeCounts(info.Num, len(users), len(folders), snapMsgs, snapBytes)
+	v := encodeCounts(info.Num, len(users), len(tr.Folders), snapMsgs, snapBytes)
 	if err := wb.Set(snapKey(h.Server, h.Created, h.Group), v); err != nil {
 		return err
 	}
