@@ -20,7 +20,13 @@ func encodeFirst(m *Message, n int, extra ...string) []byte {
 	all := []func(){
 		func() { e.str(m.Subdir) }, func() { e.str(m.Name) }, func() { e.varint(m.Size) },
 		func() { e.varint(m.Mtime) }, func() { e.uvarint(uint64(m.Mode)) }, func() { e.uvarint(uint64(m.UID)) },
-		func() { e.fixed(m.Blob[:]) }, func() { e.u64(m.Link) }, func() { e.uvarint(uint64(m.Nlink)) },
+		func() {
+			if len(m.Parts) > 0 {
+				e.fixed(make([]byte, 32)) // implied by the parts
+			} else {
+				e.fixed(m.Blob[:])
+			}
+		}, func() { e.u64(m.Link) }, func() { e.uvarint(uint64(m.Nlink)) },
 		func() {
 			e.uvarint(uint64(len(m.Parts)))
 			for _, p := range m.Parts {
@@ -66,8 +72,10 @@ func TestFieldCompatibility(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("older encoding: %+v, %v", got, err)
 	}
-	// A message stored in parts writes the tenth field.
+	// A message stored in parts writes the tenth field, and its Blob is
+	// the hash of the parts.
 	m.Parts = []Hash{{1}, {2}}
+	m.Blob = PartsHash(m.Parts...)
 	e = enc{}
 	encodeMessage(&e, &m)
 	if !bytes.Equal(e.b, encodeFirst(&m, messageFields)) {

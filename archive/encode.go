@@ -5,7 +5,7 @@ package archive
 // append fields. Field counts of format v1:
 const (
 	headerFields  = 8
-	folderFields  = 16 // 14 when Origin is not set
+	folderFields  = 17 // 14 when Origin is not set
 	fileFields    = 4
 	messageFields = 10 // 9 in archives that store every message whole
 	trailerFields = 5
@@ -40,7 +40,7 @@ func decodeHeader(d *dec, h *Header) {
 func encodeFolder(e *enc, f *Folder) {
 	n := folderFields
 	if f.Origin == 0 {
-		n -= 2 // the v1 encoding, byte for byte
+		n -= 3 // the v1 encoding, byte for byte
 	}
 	s := e.begin(n)
 	e.str(f.User)
@@ -69,6 +69,10 @@ func encodeFolder(e *enc, f *Folder) {
 	if f.Origin != 0 {
 		e.varint(f.Origin)
 		e.uvarint(uint64(f.OriginIndex))
+		e.uvarint(uint64(len(f.Removed)))
+		for _, r := range f.Removed {
+			e.str(r)
+		}
 	}
 	e.end(s)
 }
@@ -92,6 +96,7 @@ func decodeFolder(d *dec, f *Folder) {
 	f.Messages = decodeList(&s, 2, decodeMessage)
 	f.Origin = s.varint()
 	f.OriginIndex = s.u32()
+	f.Removed = decodeList(&s, 1, func(d *dec, r *string) { *r = d.str() })
 	d.end(&s)
 }
 
@@ -125,7 +130,11 @@ func encodeMessage(e *enc, m *Message) {
 	e.varint(m.Mtime)
 	e.uvarint(uint64(m.Mode))
 	e.uvarint(uint64(m.UID))
-	e.fixed(m.Blob[:])
+	if len(m.Parts) > 0 {
+		e.fixed(make([]byte, len(m.Blob))) // implied by the parts; zeros compress away
+	} else {
+		e.fixed(m.Blob[:])
+	}
 	e.u64(m.Link)
 	e.uvarint(uint64(m.Nlink))
 	if len(m.Parts) > 0 {
@@ -149,6 +158,9 @@ func decodeMessage(d *dec, m *Message) {
 	m.Link = s.u64()
 	m.Nlink = s.u32()
 	m.Parts = decodeList(&s, len(Hash{}), func(d *dec, h *Hash) { d.fixed(h[:]) })
+	if len(m.Parts) > 0 {
+		m.Blob = PartsHash(m.Parts...)
+	}
 	d.end(&s)
 }
 

@@ -186,3 +186,42 @@ func FuzzSplit(f *testing.F) {
 		}
 	})
 }
+
+func TestApply(t *testing.T) {
+	origin := &Folder{User: "a", Name: "INBOX",
+		Files: []File{{Name: "dovecot-keywords", Data: []byte("0 old\n")}, {Name: "dovecot-uidlist", Data: []byte("3 V1 N3\n")}},
+		Messages: []Message{
+			{Subdir: "cur", Name: "1.host:2,", UID: 1}, {Subdir: "cur", Name: "2.host:2,", UID: 2}, {Subdir: "new", Name: "3.host", UID: 0},
+		}}
+	change := &Folder{User: "a", Name: "INBOX", Origin: 5, OriginIndex: 1,
+		Files:   []File{{Name: "dovecot-uidlist", Data: []byte("3 V1 N4\n")}},
+		Removed: []string{"cur/1.host:2,", "new/3.host"},
+		Messages: []Message{
+			{Subdir: "cur", Name: "1.host:2,S", UID: 1}, // a flag change: a rename
+			{Subdir: "cur", Name: "3.host:2,", UID: 3},  // moved from new/ and numbered
+		}}
+	got := change.Apply(origin)
+	var names []string
+	for _, m := range got.Messages {
+		names = append(names, m.Path())
+	}
+	want := []string{"cur/2.host:2,", "cur/1.host:2,S", "cur/3.host:2,"}
+	if !reflect.DeepEqual(names, want) || got.Origin != 0 || got.Removed != nil {
+		t.Errorf("Apply: %v (origin %d, removed %v), want %v", names, got.Origin, got.Removed, want)
+	}
+	if string(got.Files[0].Data) != "0 old\n" || string(got.Files[1].Data) != "3 V1 N4\n" {
+		t.Errorf("files: %+v", got.Files)
+	}
+	if len(origin.Files) != 2 || string(origin.Files[1].Data) != "3 V1 N3\n" || len(origin.Messages) != 3 {
+		t.Error("Apply changed the origin")
+	}
+	// Encoded and decoded, the change is the same.
+	var e enc
+	encodeFolder(&e, change)
+	var back Folder
+	d := dec{b: e.b, what: "test"}
+	decodeFolder(&d, &back)
+	if d.err != nil || !reflect.DeepEqual(&back, change) {
+		t.Errorf("round trip: %+v, %v", back, d.err)
+	}
+}

@@ -56,16 +56,48 @@ type Folder struct {
 
 	Messages []Message
 
-	// Origin, when set, says the folder is as the same folder (same user
-	// and name) in an earlier snapshot of the same server and group: the
-	// one taken at Origin (unix ns), whose archive lists the messages and
-	// control files in its OriginIndex'th folder record. Messages is then
-	// empty, and Files holds only the control files that differ from
-	// those (the set of names is the same). Incremental runs write this for
-	// folders that did not change, so an unchanged store costs a few bytes
-	// per folder, not per message.
+	// Origin, when set, says the folder is told as a change of the same
+	// folder (same user and name) in an earlier snapshot of the same server
+	// and group: the one taken at Origin (unix ns), whose archive lists the
+	// folder whole in its OriginIndex'th folder record. Messages then holds
+	// the message files added since (or changed: a flag change is a rename),
+	// Removed the origin's files that are gone, and Files only the control
+	// files that differ from the origin's (the set of names is the same);
+	// Apply gives the whole folder. Incremental runs write this, so a
+	// snapshot costs what changed, not what the store holds.
 	Origin      int64
 	OriginIndex uint32
+	Removed     []string // "cur/<name>" or "new/<name>" of the origin's files
+}
+
+// Apply returns the whole folder that f tells as a change of origin, the
+// record its Origin names.
+func (f *Folder) Apply(origin *Folder) *Folder {
+	out := *f
+	out.Origin, out.OriginIndex, out.Removed = 0, 0, nil
+	out.Files = append([]File(nil), origin.Files...)
+	for _, c := range f.Files {
+		for i := range out.Files {
+			if out.Files[i].Name == c.Name {
+				out.Files[i] = c
+			}
+		}
+	}
+	gone := make(map[string]bool, len(f.Removed)+len(f.Messages))
+	for _, r := range f.Removed {
+		gone[r] = true
+	}
+	for i := range f.Messages {
+		gone[f.Messages[i].Path()] = true // a changed file replaces the origin's
+	}
+	out.Messages = make([]Message, 0, len(origin.Messages)+len(f.Messages))
+	for _, m := range origin.Messages {
+		if !gone[m.Path()] {
+			out.Messages = append(out.Messages, m)
+		}
+	}
+	out.Messages = append(out.Messages, f.Messages...)
+	return &out
 }
 
 // File is a small control file kept verbatim.
@@ -97,6 +129,10 @@ type Message struct {
 	// from the rest, so copies of one delivery share the rest.
 	Parts []Hash
 }
+
+// Path is the message file's place in its folder, "cur/<name>" or
+// "new/<name>".
+func (m *Message) Path() string { return m.Subdir + "/" + m.Name }
 
 // PartsHash is the Blob of a message stored in parts: the sha-256 of the
 // part hashes, so it names the message without hashing its bytes again.

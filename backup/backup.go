@@ -8,7 +8,9 @@
 // change is listed, and only message files that the last snapshot did not
 // have are read. Maildir message files are never rewritten in place
 // (Dovecot changes flags by renaming), so a file of the same base name, size
-// and mtime holds the same bytes.
+// and mtime holds the same bytes. A folder record is written as a change of
+// the last whole record of that folder when the change is small
+// (archive.Folder.Origin), so a snapshot costs what changed.
 //
 // A run needs the repository's blobs and each group's last snapshot; it
 // reads them from the archive files (state.go), not from the index, so a

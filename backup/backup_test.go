@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,6 +241,42 @@ func TestSinceAndFull(t *testing.T) {
 					t.Errorf("--full archive lacks a blob of %s", m.Name)
 				}
 			}
+		}
+	}
+}
+
+// A folder with a few changes is told as a change of the whole record it
+// was last stored in; the next unchanged run repeats that change, never a
+// chain of changes.
+func TestChangeIsToldAgainstTheWholeRecord(t *testing.T) {
+	s := newStore(t)
+	var names []string
+	for i := range 20 {
+		names = append(names, s.deliver("alice", "", fmt.Sprint("message ", i)))
+	}
+	s.age()
+	l := newRepo(t)
+	first := s.run(l, nil)
+	h1, _ := folders(t, l, first.Archives[0])
+
+	inbox := s.folder("alice", "")
+	os.Rename(filepath.Join(inbox, "cur", names[3]), filepath.Join(inbox, "cur", names[3]+"S"))
+	os.Remove(filepath.Join(inbox, "cur", names[4]))
+	added := s.deliver("alice", "", "new")
+	s.age()
+	for i, want := range []int{20, 20} {
+		res := s.run(l, nil)
+		_, fs := folders(t, l, res.Archives[0])
+		f := fs["alice/INBOX"]
+		var got []string
+		for _, m := range f.Messages {
+			got = append(got, m.Name)
+		}
+		if f.Origin != h1.Created || len(got) != 2 || len(f.Removed) != 2 || res.Messages != want {
+			t.Errorf("run %d: origin %d (want %d), added %v, removed %v, %d messages", i, f.Origin, h1.Created, got, f.Removed, res.Messages)
+		}
+		if !slices.Contains(got, added) || !slices.Contains(got, names[3]+"S") {
+			t.Errorf("run %d: added %v, want %s and %s", i, got, added, names[3]+"S")
 		}
 	}
 }

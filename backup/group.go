@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"io"
 	"reflect"
+	"sort"
 	"time"
 
 	"github.com/mailvault/mailvault/archive"
@@ -163,20 +164,27 @@ type userRun struct {
 func (ur *userRun) folder(fd maildir.FolderDir) (*archive.Folder, error) {
 	g := ur.g
 	where := ur.u.ID + "/" + fd.Name
-	if prev := ur.prior[fd.Name]; prev != nil {
+	prev := ur.prior[fd.Name]
+	if prev != nil {
+		if err := g.orig.resolve(prev); err != nil {
+			g.warn(where, fmt.Errorf("%w; the folder is read again", err))
+			prev = nil
+		}
+	}
+	if prev != nil {
 		f, errs := maildir.ProbeFolder(ur.u.Root, fd)
-		if f != nil && len(errs) == 0 {
-			if origin, ok := ur.unchanged(prev, f); ok {
-				af := folderRecord(ur.u.ID, f)
-				af.Files = changedFiles(af.Files, origin.Files)
-				af.Origin, af.OriginIndex = prev.Origin, prev.OriginIndex
-				if af.Origin == 0 {
-					af.Origin, af.OriginIndex = g.base.time, prev.index
-				}
-				g.Unchanged++
-				g.count(origin.Messages)
-				return af, nil
+		if f != nil && len(errs) == 0 && ur.unchanged(prev, f) {
+			// Told against the same origin as before, with the same change.
+			af := folderRecord(ur.u.ID, f)
+			af.Files = changedFiles(af.Files, prev.origin.Files)
+			af.Origin, af.OriginIndex = prev.originRef(g.base.time)
+			af.Messages, af.Removed = prev.Messages, prev.Removed
+			if prev.Origin == 0 {
+				af.Messages = nil // prev is the origin: no change
 			}
+			g.Unchanged++
+			g.count(prev.whole.Messages)
+			return af, nil
 		}
 	}
 	f, errs := maildir.ScanFolder(ur.u.Root, fd)
@@ -199,35 +207,69 @@ func (ur *userRun) folder(fd maildir.FolderDir) (*archive.Folder, error) {
 	af := folderRecord(ur.u.ID, f)
 	msgs, err := ur.messages(f)
 	af.Messages = msgs
+	g.count(msgs)
+	if err == nil && prev != nil {
+		ur.tellChange(af, prev)
+	}
 	return af, err
 }
 
+// tellChange rewrites a whole folder record as a change of the folder's
+// origin when that is much smaller: a busy INBOX then costs its new and
+// renamed messages, not all of them.
+func (ur *userRun) tellChange(af *archive.Folder, prev *priorFolder) {
+	origin := prev.origin
+	if !sameNames(af.Files, origin.Files) {
+		return
+	}
+	had := make(map[string]*archive.Message, len(origin.Messages))
+	for i := range origin.Messages {
+		had[origin.Messages[i].Path()] = &origin.Messages[i]
+	}
+	var added []archive.Message
+	for i := range af.Messages {
+		m := &af.Messages[i]
+		if o := had[m.Path()]; o != nil && reflect.DeepEqual(*o, *m) {
+			delete(had, m.Path())
+			continue
+		}
+		delete(had, m.Path())
+		added = append(added, *m)
+	}
+	var removed []string
+	for p := range had {
+		removed = append(removed, p)
+	}
+	sort.Strings(removed)
+	if 2*(len(added)+len(removed)) > len(origin.Messages) {
+		return // most of it changed: the whole record is as small
+	}
+	af.Files = changedFiles(af.Files, origin.Files)
+	af.Origin, af.OriginIndex = prev.originRef(ur.g.base.time)
+	af.Messages, af.Removed = added, removed
+}
+
 // unchanged reports whether a folder can be carried over from the base
-// snapshot, and returns the record that lists its messages: cur/, new/ and
-// dovecot-uidlist as they were, the mtimes old enough to be trusted, the
-// same control files, and every blob the folder names still stored.
-func (ur *userRun) unchanged(prev *priorFolder, f *maildir.Folder) (*archive.Folder, bool) {
+// snapshot: cur/, new/ and dovecot-uidlist as they were, the mtimes old
+// enough to be trusted, the same control files, and every blob the folder
+// names still stored.
+func (ur *userRun) unchanged(prev *priorFolder, f *maildir.Folder) bool {
 	if prev.CurMtime != f.CurMtime || prev.NewMtime != f.NewMtime {
-		return nil, false
+		return false
 	}
 	if ur.g.base.time-max(f.CurMtime, f.NewMtime) < racyMtime {
-		return nil, false
-	}
-	origin, err := ur.g.orig.folder(prev)
-	if err != nil {
-		ur.g.warn(ur.u.ID+"/"+prev.Name, fmt.Errorf("%w; the folder is read again", err))
-		return nil, false
+		return false
 	}
 	files := filesOf(f)
-	if !sameNames(files, origin.Files) || string(controlData(origin.Files, "dovecot-uidlist")) != string(controlData(files, "dovecot-uidlist")) {
-		return nil, false
+	if !sameNames(files, prev.whole.Files) || string(controlData(prev.whole.Files, "dovecot-uidlist")) != string(controlData(files, "dovecot-uidlist")) {
+		return false
 	}
-	for i := range origin.Messages {
-		if !ur.g.stored(&origin.Messages[i]) {
-			return nil, false
+	for i := range prev.whole.Messages {
+		if !ur.g.stored(&prev.whole.Messages[i]) {
+			return false
 		}
 	}
-	return origin, true
+	return true
 }
 
 func sameNames(a, b []archive.File) bool {

@@ -72,7 +72,6 @@ func (ur *userRun) messages(f *maildir.Folder) ([]archive.Message, error) {
 			kept = append(kept, out[i])
 		}
 	}
-	g.count(kept)
 	return kept, nil
 }
 
@@ -111,12 +110,11 @@ func (ur *userRun) priorMessage(base string) *archive.Message {
 	if ur.known == nil {
 		ur.known = map[string]*archive.Message{}
 		for _, f := range ur.prior {
-			of, err := ur.g.orig.folder(f)
-			if err != nil {
+			if err := ur.g.orig.resolve(f); err != nil {
 				continue // its files are read from the store
 			}
-			for i := range of.Messages {
-				ur.known[maildir.BaseName(of.Messages[i].Name)] = &of.Messages[i]
+			for i := range f.whole.Messages {
+				ur.known[maildir.BaseName(f.whole.Messages[i].Name)] = &f.whole.Messages[i]
 			}
 		}
 	}

@@ -73,6 +73,19 @@ type base struct {
 type priorFolder struct {
 	*archive.Folder
 	index uint32
+
+	origin, whole *archive.Folder // set by origins.resolve
+}
+
+// originRef is where a new record of this folder that is told as a change
+// points: the whole record the base's record points to, or the base's
+// record itself when it is whole. Every change is told against a whole
+// record, so reading a folder never follows a chain.
+func (pf *priorFolder) originRef(baseTime int64) (int64, uint32) {
+	if pf.Origin != 0 {
+		return pf.Origin, pf.OriginIndex
+	}
+	return baseTime, pf.index
 }
 
 func openBase(l repo.Layout, name string) (*base, error) {
@@ -102,7 +115,7 @@ func (b *base) user(id string) (map[string]*priorFolder, error) {
 			if err != nil {
 				return out, err
 			}
-			f = &priorFolder{af, uint32(b.next)}
+			f = &priorFolder{Folder: af, index: uint32(b.next)}
 			b.next++
 		}
 		switch c := cmp.Compare(f.User, id); {
@@ -132,15 +145,29 @@ type origins struct {
 	open  map[string]*archive.Opened
 }
 
-// folder returns the record that lists a prior folder's messages and
-// control files: the folder itself or, following Origin, the earlier one.
-func (o *origins) folder(pf *priorFolder) (*archive.Folder, error) {
-	if pf.Origin == 0 {
-		return pf.Folder, nil
+// resolve sets pf.origin, the whole record of the folder that pf is told
+// against (pf itself when it is whole), and pf.whole, the folder as pf
+// tells it.
+func (o *origins) resolve(pf *priorFolder) error {
+	if pf.whole != nil {
+		return nil
 	}
+	if pf.Origin == 0 {
+		pf.origin, pf.whole = pf.Folder, pf.Folder
+		return nil
+	}
+	f, err := o.read(pf)
+	if err != nil {
+		return err
+	}
+	pf.origin, pf.whole = f, pf.Apply(f)
+	return nil
+}
+
+func (o *origins) read(pf *priorFolder) (*archive.Folder, error) {
 	name := o.snaps[pf.Origin]
 	if name == "" {
-		return nil, fmt.Errorf("folder %s of %s: the snapshot of %d it is carried from is gone", pf.Name, pf.User, pf.Origin)
+		return nil, fmt.Errorf("folder %s of %s: the snapshot of %d it is told against is gone", pf.Name, pf.User, pf.Origin)
 	}
 	a := o.open[name]
 	if a == nil {

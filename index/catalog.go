@@ -212,9 +212,9 @@ func (c *Catalog) Ingest(name string, size int64, r *archive.Reader) error {
 	return nil
 }
 
-// carried returns the record of a folder carried over from an earlier
-// snapshot: the listing of the folder there, or, if the control files
-// changed, a listing of those messages with the new control files.
+// carried returns the record of a folder told as a change of the same
+// folder in an earlier snapshot (archive.Folder.Origin): the listing of
+// the folder there if nothing changed, else a listing with the change.
 func (c *Catalog) carried(wb *badger.WriteBatch, h archive.Header, f *archive.Folder) (*Folder, error) {
 	var origin *Folder
 	err := c.db.View(func(txn *badger.Txn) error {
@@ -238,27 +238,22 @@ func (c *Catalog) carried(wb *badger.WriteBatch, h archive.Header, f *archive.Fo
 	if err != nil {
 		return nil, err
 	}
-	files := slices.Clone(controls)
 	for _, changed := range f.Files {
-		i := slices.IndexFunc(files, func(o archive.File) bool { return o.Name == changed.Name })
-		if i < 0 {
-			return nil, fmt.Errorf("folder %s of %s: control file %s is not in the snapshot it is carried from: %w", f.Name, f.User, changed.Name, archive.ErrCorrupt)
+		if !slices.ContainsFunc(controls, func(o archive.File) bool { return o.Name == changed.Name }) {
+			return nil, fmt.Errorf("folder %s of %s: control file %s is not in the snapshot it is told against: %w", f.Name, f.User, changed.Name, archive.ErrCorrupt)
 		}
-		files[i] = changed
 	}
-	if !reflect.DeepEqual(controls, files) {
+	if len(f.Messages) > 0 || len(f.Removed) > 0 || !reflect.DeepEqual(f.Apply(&archive.Folder{Files: controls}).Files, controls) {
 		msgs, err := c.Messages(origin.Listing)
 		if err != nil {
 			return nil, err
 		}
-		g := *f
-		g.Files = files
-		g.Messages = make([]archive.Message, len(msgs))
+		whole := &archive.Folder{Files: controls, Messages: make([]archive.Message, len(msgs))}
 		for i, m := range msgs {
-			g.Messages[i] = archive.Message{Subdir: m.Subdir, Name: m.Name, Size: m.Size, Mtime: m.Mtime,
+			whole.Messages[i] = archive.Message{Subdir: m.Subdir, Name: m.Name, Size: m.Size, Mtime: m.Mtime,
 				Mode: m.Mode, UID: m.UID, Blob: m.Blob, Link: m.Link, Nlink: m.Nlink}
 		}
-		return c.putListing(wb, &g)
+		return c.putListing(wb, f.Apply(whole))
 	}
 	fr := folderOf(f)
 	fr.Listing, fr.Msgs, fr.Bytes = origin.Listing, origin.Msgs, origin.Bytes
