@@ -201,3 +201,36 @@ func userOfPath(rel string) string {
 	}
 	return p[1] + "@" + p[0]
 }
+
+// TestConcurrentBackups: two backups of different groups into one
+// repository at once (two cron jobs) both succeed, and the index ends up
+// with both.
+func TestConcurrentBackups(t *testing.T) {
+	st := buildStore(t, 200)
+	groupsFile := filepath.Join(t.TempDir(), "groups")
+	os.WriteFile(groupsFile, []byte(e2eGroups), 0o644)
+	repoDir := filepath.Join(t.TempDir(), "repo")
+	mustMV(t, "init", "--repo", repoDir)
+	var cmds []*exec.Cmd
+	var outs []*strings.Builder
+	for _, scope := range []string{"/staff", "/net", "/user"} {
+		cmd := exec.Command(binary, "backup", "--repo", repoDir, "--server", "mail1", "--groups", groupsFile, st.Template, scope)
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, &out)
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("backup %d: %v\n%s", i, err, outs[i])
+		}
+	}
+	snaps := mustMV(t, "snapshots", "--repo", repoDir).stdout
+	for _, g := range []string{"staff", "net", "user"} {
+		if !strings.Contains(snaps, " "+g+" ") {
+			t.Errorf("no snapshot of %s:\n%s", g, snaps)
+		}
+	}
+}
