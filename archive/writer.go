@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -40,10 +41,10 @@ type WriterStats struct {
 // then the data frames, the trailer and the footer at Close. A Writer is
 // not safe for concurrent use.
 //
-// The caller's goroutine fills one frame buffer while a background
-// goroutine compresses and writes the previous one, so reading and hashing
-// messages overlap with compression. Close must be called, also after an
-// error, to stop that goroutine.
+// The caller's goroutine fills one frame buffer while background goroutines
+// compress the previous ones, one per core, and another writes them in
+// order, so reading and hashing messages overlap with compression. Close
+// must be called, also after an error, to stop those goroutines.
 type Writer struct {
 	w      io.Writer
 	zenc   *zstd.Encoder
@@ -61,11 +62,13 @@ type Writer struct {
 	err     error // sticky
 	closed  bool
 
-	jobs chan frameJob // to the compressor
-	free chan []byte   // frame buffers back from the compressor
-	done chan struct{} // closed when the compressor returns
+	jobs    chan frameJob // to the compressors
+	order   chan frameJob // the same jobs in order, to the output goroutine
+	free    chan []byte   // frame buffers back from the compressors
+	done    chan struct{} // closed when the output goroutine returns
+	workers sync.WaitGroup
 
-	mu      sync.Mutex // guards the fields below, set by the compressor
+	mu      sync.Mutex // guards the fields below, set by the output goroutine
 	frames  []Frame
 	written int64
 	werr    error
@@ -74,11 +77,13 @@ type Writer struct {
 type frameJob struct {
 	data    []byte
 	logical int64
+	length  int64       // len(data), which the compressor hands back
+	out     chan []byte // the compressed frame
 }
 
-// buffers is how many frame buffers are in flight: one being filled while
-// one is compressed.
-const buffers = 2
+// compressors is how many frames are compressed at once; one more frame
+// buffer is being filled.
+var compressors = min(runtime.GOMAXPROCS(0), 4)
 
 var errClosed = errors.New("archive writer is closed")
 
@@ -124,42 +129,58 @@ func NewWriter(w io.Writer, h Header, opt WriterOptions) (*Writer, error) {
 		cur:     make([]byte, 0, size),
 		blobs:   map[Hash]struct{}{},
 		trailer: Trailer{Header: h},
-		jobs:    make(chan frameJob, 1),
-		free:    make(chan []byte, buffers),
+		jobs:    make(chan frameJob, compressors),
+		order:   make(chan frameJob, compressors+1),
+		free:    make(chan []byte, compressors+1),
 		done:    make(chan struct{}),
 		written: int64(len(hdr)),
 	}
-	for range buffers - 1 {
+	for range compressors {
 		wr.free <- make([]byte, 0, size)
+		wr.workers.Add(1)
+		go wr.compress()
 	}
-	go wr.compress()
+	go wr.output()
 	return wr, nil
 }
 
-// compress runs in its own goroutine: it compresses and writes frames in
-// the order they come. After a write error it only hands buffers back.
+// compress compresses frames as they come and hands their buffers back.
 func (w *Writer) compress() {
-	defer close(w.done)
-	var dst []byte
+	defer w.workers.Done()
 	for j := range w.jobs {
+		j.out <- w.zenc.EncodeAll(j.data, nil)
+		w.free <- j.data[:0]
+	}
+}
+
+// output writes the compressed frames in the order they were cut. After a
+// write error it only drains them.
+func (w *Writer) output() {
+	defer close(w.done)
+	for j := range w.order {
+		z := <-j.out
 		w.mu.Lock()
-		failed := w.werr != nil
-		w.mu.Unlock()
-		if !failed {
-			dst = w.zenc.EncodeAll(j.data, dst[:0])
-			_, err := w.w.Write(dst)
+		if w.werr == nil {
+			w.mu.Unlock()
+			_, err := w.w.Write(z)
 			w.mu.Lock()
 			if err != nil {
 				w.werr = err
 			} else {
-				w.frames = append(w.frames, Frame{FileOffset: w.written, CompressedLen: int64(len(dst)),
-					Len: int64(len(j.data)), LogicalOffset: j.logical})
-				w.written += int64(len(dst))
+				w.frames = append(w.frames, Frame{FileOffset: w.written, CompressedLen: int64(len(z)),
+					Len: j.length, LogicalOffset: j.logical})
+				w.written += int64(len(z))
 			}
-			w.mu.Unlock()
 		}
-		w.free <- j.data[:0]
+		w.mu.Unlock()
 	}
+}
+
+// send hands a full frame buffer to the compressors.
+func (w *Writer) send(data []byte) {
+	j := frameJob{data: data, logical: w.logical - int64(len(data)), length: int64(len(data)), out: make(chan []byte, 1)}
+	w.order <- j
+	w.jobs <- j
 }
 
 // check returns the sticky error, picking up the compressor's.
@@ -185,7 +206,7 @@ func (w *Writer) write(p []byte) {
 		p = p[n:]
 		w.logical += int64(n)
 		if len(w.cur) == w.size {
-			w.jobs <- frameJob{data: w.cur, logical: w.logical - int64(len(w.cur))}
+			w.send(w.cur)
 			w.cur = <-w.free
 		}
 	}
@@ -260,7 +281,7 @@ func (w *Writer) writeFolder(payload []byte) {
 // cutFrame hands the frame being filled to the compressor.
 func (w *Writer) cutFrame() {
 	if len(w.cur) > 0 {
-		w.jobs <- frameJob{data: w.cur, logical: w.logical - int64(len(w.cur))}
+		w.send(w.cur)
 		w.cur = <-w.free
 	}
 }
@@ -287,9 +308,11 @@ func (w *Writer) Close() error {
 		w.spool.close()
 	}
 	if w.err == nil && len(w.cur) > 0 {
-		w.jobs <- frameJob{data: w.cur, logical: w.logical - int64(len(w.cur))}
+		w.send(w.cur)
 	}
 	close(w.jobs)
+	close(w.order)
+	w.workers.Wait()
 	<-w.done
 	w.mu.Lock()
 	if w.err == nil {
