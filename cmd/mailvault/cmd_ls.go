@@ -12,17 +12,24 @@ import (
 )
 
 func init() {
+	var atFlag string
 	register(&command{
 		name:    "ls",
 		args:    "[/SERVER[/GROUP[/USER[/FOLDER]]]]",
 		summary: "list the backed-up tree, with message counts and sizes",
 		help: `
 The same tree as the mount, latest backup of each user: servers, then groups,
-users, folders, and the message files of a folder.`,
+users, folders, and the message files of a folder.
+
+--at TIME shows the tree as it was then: each user's latest backup taken at
+or before TIME (RFC 3339, or a date meaning the end of that day, UTC; the
+same as restore --at), with the folders and messages of that backup. Users
+backed up only later are left out.`,
 		flags: func(f *flag.FlagSet, e *env) {
 			f.BoolVar(&e.json, "json", false, "print JSON lines instead of a table")
+			f.StringVar(&atFlag, "at", "", "as of the latest backup taken at or before `TIME` (RFC 3339 or YYYY-MM-DD)")
 		},
-		run: runLs,
+		run: func(e *env, args []string) error { return runLs(e, atFlag, args) },
 	})
 }
 
@@ -41,7 +48,7 @@ type lsRow struct {
 	Mtime    string `json:"mtime,omitempty"`
 }
 
-func runLs(e *env, args []string) error {
+func runLs(e *env, atFlag string, args []string) error {
 	if len(args) > 1 {
 		return usagef("want at most one path")
 	}
@@ -52,6 +59,10 @@ func runLs(e *env, args []string) error {
 	if !strings.HasPrefix(path, "/") {
 		return usagef("path %q must start with '/': /SERVER/GROUP/USER/FOLDER", path)
 	}
+	at, err := parseTime(atFlag)
+	if err != nil {
+		return usagef("--at: %v", err)
+	}
 	r, err := e.openRepo(true)
 	if err != nil {
 		return err
@@ -61,14 +72,25 @@ func runLs(e *env, args []string) error {
 	if parts[0] == "" {
 		parts = nil
 	}
-	rows, err := lsRows(r, parts)
+	rows, err := lsRows(r, parts, at)
 	if err != nil {
 		return err
+	}
+	if len(rows) == 0 && at != 0 {
+		switch len(parts) {
+		case 0:
+			return fmt.Errorf("no backup taken at or before %s in the repository", time.Unix(0, at).UTC().Format(time.RFC3339Nano))
+		case 1:
+			return fmt.Errorf("no backup of server %q taken at or before %s", parts[0], time.Unix(0, at).UTC().Format(time.RFC3339Nano))
+		}
 	}
 	return printRows(e, rows)
 }
 
-func lsRows(r *repo.Repo, p []string) ([]lsRow, error) {
+// lsRows lists the children of path p as of the latest snapshots taken at
+// or before at (0: the latest). Servers and groups without a user then are
+// left out.
+func lsRows(r *repo.Repo, p []string, at int64) ([]lsRow, error) {
 	switch len(p) {
 	case 0:
 		servers, err := r.Servers()
@@ -77,9 +99,12 @@ func lsRows(r *repo.Repo, p []string) ([]lsRow, error) {
 		}
 		var rows []lsRow
 		for _, s := range servers {
-			sub, err := lsRows(r, []string{s})
+			sub, err := lsRows(r, []string{s}, at)
 			if err != nil {
 				return nil, err
+			}
+			if len(sub) == 0 {
+				continue
 			}
 			row := lsRow{Name: s, Kind: "server", Groups: len(sub)}
 			for _, g := range sub {
@@ -100,9 +125,12 @@ func lsRows(r *repo.Repo, p []string) ([]lsRow, error) {
 		}
 		var rows []lsRow
 		for _, g := range groups {
-			users, err := r.Users(p[0], g, 0)
+			users, err := r.Users(p[0], g, at)
 			if err != nil {
 				return nil, err
+			}
+			if len(users) == 0 {
+				continue
 			}
 			row := lsRow{Name: g, Kind: "group", Users: len(users)}
 			for _, u := range users {
@@ -113,12 +141,12 @@ func lsRows(r *repo.Repo, p []string) ([]lsRow, error) {
 		}
 		return rows, nil
 	case 2:
-		users, err := r.Users(p[0], p[1], 0)
+		users, err := r.Users(p[0], p[1], at)
 		if err != nil {
 			return nil, err
 		}
 		if len(users) == 0 {
-			return nil, fmt.Errorf("no group %q of server %q in the repository", p[1], p[0])
+			return nil, fmt.Errorf("no group %q of server %q %s", p[1], p[0], inBackup(at))
 		}
 		var rows []lsRow
 		for _, u := range users {
@@ -126,7 +154,7 @@ func lsRows(r *repo.Repo, p []string) ([]lsRow, error) {
 		}
 		return rows, nil
 	}
-	users, err := r.Users(p[0], p[1], 0)
+	users, err := r.Users(p[0], p[1], at)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +188,15 @@ func lsRows(r *repo.Repo, p []string) ([]lsRow, error) {
 		}
 		return rows, nil
 	}
-	return nil, fmt.Errorf("no user %q in group %q of server %q", p[2], p[1], p[0])
+	return nil, fmt.Errorf("no user %q in group %q of server %q %s", p[2], p[1], p[0], inBackup(at))
+}
+
+// inBackup says where a listing looked, for messages.
+func inBackup(at int64) string {
+	if at == 0 {
+		return "in the repository"
+	}
+	return "in a backup taken at or before " + time.Unix(0, at).UTC().Format(time.RFC3339Nano)
 }
 
 func printRows(e *env, rows []lsRow) error {
