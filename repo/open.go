@@ -151,16 +151,35 @@ func (r *Repo) Sync() ([]Problem, error) {
 		}
 		known[a.Name] = true
 	}
-	var problems []Problem
+	var todo []string
 	for _, n := range names {
-		if known[n] {
-			continue
-		}
-		if err := r.ingest(n); err != nil {
-			problems = append(problems, Problem{Object: r.ArchivePath(n), Err: err})
+		if !known[n] {
+			todo = append(todo, n)
 		}
 	}
-	return problems, nil
+	// Names sort by the second of their snapshot; an archive that tells
+	// folders as changes of another of the same second may come first.
+	// Such an archive waits for another pass.
+	var problems, waiting []Problem
+	for len(todo) > 0 {
+		var later []string
+		waiting = waiting[:0]
+		for _, n := range todo {
+			err := r.ingest(n)
+			switch {
+			case errors.Is(err, index.ErrNotFound):
+				later = append(later, n)
+				waiting = append(waiting, Problem{Object: r.ArchivePath(n), Err: err})
+			case err != nil:
+				problems = append(problems, Problem{Object: r.ArchivePath(n), Err: err})
+			}
+		}
+		if len(later) == len(todo) {
+			break
+		}
+		todo = later
+	}
+	return append(problems, waiting...), nil
 }
 
 func (r *Repo) ingest(name string) error {

@@ -126,11 +126,12 @@ func TestFlagsMayFollowArguments(t *testing.T) {
 
 func TestParseTime(t *testing.T) {
 	for in, want := range map[string]string{
-		"":                          "",
-		"2026-11-22T03:05:00Z":      "2026-11-22T03:05:00Z",
-		"2026-11-22T03:05:00+01:00": "2026-11-22T02:05:00Z",
-		"20261122T030500Z":          "2026-11-22T03:05:00Z",
-		"2026-11-22":                "2026-11-22T23:59:59.999999999Z",
+		"":                               "",
+		"2026-11-22T03:05:00Z":           "2026-11-22T03:05:00.999999999Z", // as 'snapshots' prints it
+		"2026-11-22T03:05:00+01:00":      "2026-11-22T02:05:00.999999999Z",
+		"20261122T030500Z":               "2026-11-22T03:05:00.999999999Z",
+		"2026-11-22T03:05:00.123456789Z": "2026-11-22T03:05:00.123456789Z",
+		"2026-11-22":                     "2026-11-22T23:59:59.999999999Z",
 	} {
 		ns, err := parseTime(in)
 		if err != nil {
@@ -145,7 +146,13 @@ func TestParseTime(t *testing.T) {
 			t.Errorf("parseTime(%q) = %s, want %s", in, got, want)
 		}
 	}
-	if _, err := parseTime("yesterday"); err == nil {
-		t.Error("accepted a word")
+	for _, bad := range []string{"yesterday", "2999-01-01", "1500-01-01T00:00:00Z"} {
+		if _, err := parseTime(bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+	// --since takes the start of what it names.
+	if start, _, _ := parseSpan("2026-11-22"); time.Unix(0, start).UTC().Format(time.RFC3339Nano) != "2026-11-22T00:00:00Z" {
+		t.Errorf("start of a day: %s", time.Unix(0, start).UTC())
 	}
 }

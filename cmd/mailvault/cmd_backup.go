@@ -111,14 +111,11 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 	opt := backup.Options{Server: bf.server, Source: src, Groups: set, Scope: scope,
 		Full: bf.full, Copies: bf.copies, Jobs: bf.jobs}
 	if bf.since != "" {
-		ns, err := parseTime(bf.since)
+		ns, _, err := parseSpan(bf.since)
 		if err != nil {
 			return usagef("--since: %v", err)
 		}
 		opt.Since = time.Unix(0, ns)
-		if len(bf.since) == len("2006-01-02") {
-			opt.Since = opt.Since.Add(1 - 24*time.Hour) // the start of that day
-		}
 	}
 	if bf.jobs < 1 {
 		return usagef("--jobs must be at least 1")

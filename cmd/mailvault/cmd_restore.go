@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mailvault/mailvault/archive"
@@ -149,19 +150,51 @@ func printRestoreSummary(e *env, r *restore.Result) {
 		r.Users, r.Folders, r.Created, r.Added, r.Skipped)
 }
 
-// parseTime reads --at: RFC 3339, a snapshot name, or a date (meaning the
-// end of that day, UTC). Empty is 0: the latest.
+// parseTime reads --at: RFC 3339, a snapshot name, or a date. A time is
+// taken as the end of what it names (the end of that second, or of that
+// day, UTC), so a time copied from 'snapshots', which prints seconds,
+// includes that snapshot. Empty is 0: the latest.
 func parseTime(s string) (int64, error) {
+	_, end, err := parseSpan(s)
+	return end, err
+}
+
+// parseSpan reads a time as the span it names: an instant given to the
+// nanosecond, a second, or a day. --at uses its end, --since its start.
+func parseSpan(s string) (start, end int64, err error) {
 	if s == "" {
-		return 0, nil
+		return 0, 0, nil
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "20060102T150405Z"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UnixNano(), nil
+	var t time.Time
+	unit := time.Duration(0)
+	switch {
+	case parseAny(&t, s, "2006-01-02"):
+		unit = 24 * time.Hour
+	case parseAny(&t, s, time.RFC3339Nano, "2006-01-02T15:04:05", "20060102T150405Z"):
+		if !strings.Contains(s, ".") { // Go reads fractions with any layout
+			unit = time.Second
+		}
+	default:
+		return 0, 0, fmt.Errorf("cannot read time %q: use RFC 3339 (2026-11-22T03:05:00Z) or a date (2026-11-22)", s)
+	}
+	if t.Year() < 1678 || t.Year() > 2261 {
+		return 0, 0, fmt.Errorf("time %q is out of range (years 1678 to 2261)", s)
+	}
+	start = t.UnixNano()
+	end = start
+	if unit > 0 {
+		end = t.Add(unit - 1).UnixNano()
+	}
+	return start, end, nil
+}
+
+// parseAny parses s with the first layout that fits.
+func parseAny(t *time.Time, s string, layouts ...string) bool {
+	for _, l := range layouts {
+		if v, err := time.Parse(l, s); err == nil {
+			*t = v
+			return true
 		}
 	}
-	if t, err := time.Parse("2006-01-02", s); err == nil {
-		return t.Add(24*time.Hour - 1).UnixNano(), nil
-	}
-	return 0, fmt.Errorf("cannot read time %q: use RFC 3339 (2026-11-22T03:05:00Z) or a date (2026-11-22)", s)
+	return false
 }
