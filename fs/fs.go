@@ -3,6 +3,7 @@ package fs
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -16,12 +17,26 @@ import (
 type FS struct {
 	src   Source
 	cache *blobCache
+
+	mu      sync.Mutex
+	gen     uint64              // bumped by Changed: dynamic directories list again
+	dynamic map[uint64]*dirNode // listed dynamic directories, by inode
 }
 
 // New returns the file system of a Source. cacheBytes bounds the memory kept
 // for message bytes read recently.
 func New(src Source, cacheBytes int64) *FS {
-	return &FS{src: src, cache: newBlobCache(cacheBytes)}
+	return &FS{src: src, cache: newBlobCache(cacheBytes), dynamic: map[uint64]*dirNode{}}
+}
+
+// snapshotsDir is the directory of point-in-time trees at the root.
+const snapshotsDir = ".snapshots"
+
+// view is a tree of servers: the latest of every group (at 0, at the
+// root), or the snapshot taken at one time (under .snapshots/<name>/).
+type view struct {
+	at   int64
+	name string // "" for the latest
 }
 
 // Root returns the root node, for gofs.Mount.
@@ -30,17 +45,31 @@ func (fsys *FS) Root() gofs.InodeEmbedder {
 	if err != nil {
 		logf("mount: cannot list snapshots: %v", err)
 	}
-	return &dirNode{fsys: fsys, e: entry{name: "", ino: 1, mtime: latest[""], load: fsys.servers, what: "the root"}}
+	return &dirNode{fsys: fsys, e: entry{name: "", ino: 1, mtime: latest[""], dynamic: true, load: fsys.root, what: "the root"}}
+}
+
+// root lists the latest view's servers and .snapshots.
+func (fsys *FS) root() ([]entry, error) {
+	out, err := fsys.servers(view{})
+	if err != nil {
+		return nil, err
+	}
+	latest, _ := fsys.latest("")
+	return append(out, entry{name: snapshotsDir, ino: inoOf("snapshots"), mtime: latest[""], dynamic: true,
+		load: fsys.snapshotTimes, what: snapshotsDir}), nil
 }
 
 // latest maps each server (or, given a server, each of its groups) to the
-// time of its newest snapshot, the mtime of its directory; "" maps to the
-// newest of all. Directory times then come from the backups alone and stay
-// the same across remounts and index rebuilds.
+// time of its newest complete snapshot, the mtime of its directory; ""
+// maps to the newest of all. Directory times then come from the backups
+// alone and stay the same across remounts and index rebuilds.
 func (fsys *FS) latest(server string) (map[string]int64, error) {
 	snaps, err := fsys.src.Snapshots(server)
 	out := map[string]int64{}
 	for _, s := range snaps {
+		if s.Partial {
+			continue // never the latest
+		}
 		k := s.Server
 		if server != "" {
 			k = s.Group
@@ -52,8 +81,11 @@ func (fsys *FS) latest(server string) (map[string]int64, error) {
 }
 
 func (fsys *FS) node(e entry) gofs.InodeEmbedder {
-	if e.isDir() {
+	switch {
+	case e.isDir():
 		return &dirNode{fsys: fsys, e: e}
+	case e.link != "":
+		return &linkNode{e: e}
 	}
 	return &fileNode{fsys: fsys, e: e}
 }
@@ -70,42 +102,83 @@ func (fsys *FS) blob(h archive.Hash) ([]byte, error) {
 	return b, nil
 }
 
-func (fsys *FS) servers() ([]entry, error) {
-	servers, err := fsys.src.Servers()
-	if err != nil {
-		return nil, err
-	}
-	latest, err := fsys.latest("")
-	if err != nil {
-		return nil, err
+// servers lists the servers of a view.
+func (fsys *FS) servers(v view) ([]entry, error) {
+	var servers []string
+	mtimes := map[string]int64{}
+	if v.at == 0 {
+		var err error
+		if servers, err = fsys.src.Servers(); err != nil {
+			return nil, err
+		}
+		if mtimes, err = fsys.latest(""); err != nil {
+			return nil, err
+		}
+	} else {
+		snaps, err := fsys.snapshotsAt(v.at)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range snaps {
+			if _, ok := mtimes[s.Server]; !ok {
+				servers = append(servers, s.Server)
+			}
+			mtimes[s.Server] = v.at
+		}
 	}
 	var out []entry
 	for _, s := range servers {
-		out = append(out, entry{name: s, ino: inoOf("server", s), mtime: latest[s],
-			load: func() ([]entry, error) { return fsys.groups(s) }, what: s})
+		out = append(out, entry{name: s, ino: inoOf("server", v.name, s), mtime: mtimes[s], dynamic: true,
+			load: func() ([]entry, error) { return fsys.groups(v, s) }, what: v.where(s)})
 	}
 	return out, nil
 }
 
-func (fsys *FS) groups(server string) ([]entry, error) {
-	groups, err := fsys.src.Groups(server)
-	if err != nil {
-		return nil, err
+// snapshotsAt returns the snapshots taken at one time.
+func (fsys *FS) snapshotsAt(at int64) ([]index.Snapshot, error) {
+	snaps, err := fsys.src.Snapshots("")
+	var out []index.Snapshot
+	for _, s := range snaps {
+		if s.Time == at {
+			out = append(out, s)
+		}
 	}
-	latest, err := fsys.latest(server)
-	if err != nil {
-		return nil, err
+	return out, err
+}
+
+func (fsys *FS) groups(v view, server string) ([]entry, error) {
+	var groups []string
+	mtimes := map[string]int64{}
+	if v.at == 0 {
+		var err error
+		if groups, err = fsys.src.Groups(server); err != nil {
+			return nil, err
+		}
+		if mtimes, err = fsys.latest(server); err != nil {
+			return nil, err
+		}
+	} else {
+		snaps, err := fsys.snapshotsAt(v.at)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range snaps {
+			if s.Server == server {
+				groups = append(groups, s.Group)
+				mtimes[s.Group] = v.at
+			}
+		}
 	}
 	var out []entry
 	for _, g := range groups {
-		out = append(out, entry{name: g, ino: inoOf("group", server, g), mtime: latest[g],
-			load: func() ([]entry, error) { return fsys.users(server, g) }, what: server + "/" + g})
+		out = append(out, entry{name: g, ino: inoOf("group", v.name, server, g), mtime: mtimes[g], dynamic: true,
+			load: func() ([]entry, error) { return fsys.users(v, server, g) }, what: v.where(server + "/" + g)})
 	}
 	return out, nil
 }
 
-func (fsys *FS) users(server, group string) ([]entry, error) {
-	users, err := fsys.src.Users(server, group, 0)
+func (fsys *FS) users(v view, server, group string) ([]entry, error) {
+	users, err := fsys.src.Users(server, group, v.at)
 	if err != nil {
 		return nil, err
 	}
@@ -114,43 +187,69 @@ func (fsys *FS) users(server, group string) ([]entry, error) {
 		if !usableName(u.Name) {
 			continue
 		}
-		out = append(out, entry{name: u.Name, ino: inoOf("user", server, group, u.Name), mtime: u.Time,
-			load: func() ([]entry, error) { return fsys.user(u) }, what: server + "/" + group + "/" + u.Name})
+		t := tree{fsys: fsys, v: v, u: u}
+		out = append(out, entry{name: u.Name, ino: t.ino("user"), mtime: u.Time,
+			load: t.top, what: t.where("")})
 	}
 	return out, nil
 }
 
-// user lists the top of a user's folder tree.
-func (fsys *FS) user(u index.User) ([]entry, error) {
-	folders, err := fsys.src.Folders(u.Server, u.Group, u.Name, u.Time)
+// where names a path of the view in log lines.
+func (v view) where(path string) string {
+	if v.name == "" {
+		return path
+	}
+	return snapshotsDir + "/" + v.name + "/" + path
+}
+
+// tree is one user's folders as one snapshot of theirs recorded them. Its
+// directories never change, so their inode numbers name the snapshot; its
+// message files are the same in every snapshot and view, so theirs do not.
+type tree struct {
+	fsys *FS
+	v    view
+	u    index.User
+}
+
+func (t tree) ino(tag string, parts ...string) uint64 {
+	return inoOf(tag, append([]string{t.v.name, fmt.Sprint(t.u.Time), t.u.Server, t.u.Group, t.u.Name}, parts...)...)
+}
+
+func (t tree) where(path string) string {
+	return t.v.where(t.u.Server + "/" + t.u.Group + "/" + t.u.Name + "/" + path)
+}
+
+// top lists the top of the user's folder tree.
+func (t tree) top() ([]entry, error) {
+	folders, err := t.fsys.src.Folders(t.u.Server, t.u.Group, t.u.Name, t.u.Time)
 	if err != nil {
 		return nil, err
 	}
-	return fsys.folderEntries(u, buildTree(folders), nil), nil
+	return t.folderEntries(buildTree(folders), nil), nil
 }
 
 // folderEntries lists a folder directory: the Maildir subdirectories and
 // control files when it is a real folder, then its subfolders.
-func (fsys *FS) folderEntries(u index.User, t *folderTree, path []string) []entry {
+func (t tree) folderEntries(ft *folderTree, path []string) []entry {
 	var out []entry
-	where := u.Server + "/" + u.Group + "/" + u.Name + "/" + strings.Join(path, "/")
-	if f := t.folder; f != nil {
-		l := &listing{src: fsys.src, id: f.Listing}
+	where := t.where(strings.Join(path, "/"))
+	if f := ft.folder; f != nil {
+		l := &listing{src: t.fsys.src, id: f.Listing}
 		for _, sub := range maildirSubdirs {
 			mtime := f.CurMtime
 			if sub == "new" {
 				mtime = f.NewMtime
 			}
-			out = append(out, entry{name: sub, ino: inoOf("subdir", u.Server, u.Group, u.Name, f.Name, sub), mtime: mtime,
-				load: func() ([]entry, error) { return fsys.messages(u, f, l, sub) }, what: where + "/" + sub})
+			out = append(out, entry{name: sub, ino: t.ino("subdir", f.Name, sub), mtime: mtime,
+				load: func() ([]entry, error) { return t.messages(f, l, sub) }, what: where + "/" + sub})
 		}
-		controls, err := fsys.src.Controls(f.Listing)
+		controls, err := t.fsys.src.Controls(f.Listing)
 		if err != nil {
 			// The folder still shows its messages; the log names what is missing.
 			logf("mount: cannot list control files of %s: %v", where, err)
 		}
 		for _, c := range controls {
-			if !usableName(c.Name) || isMaildirSubdir(c.Name) || t.kids[c.Name] != nil {
+			if !usableName(c.Name) || isMaildirSubdir(c.Name) || ft.kids[c.Name] != nil {
 				continue
 			}
 			if c.Name == "dovecot-uidlist" {
@@ -160,24 +259,27 @@ func (fsys *FS) folderEntries(u index.User, t *folderTree, path []string) []entr
 				}
 				c.Data = synthUIDList(c.Data, f, msgs)
 			}
-			out = append(out, entry{name: c.Name, ino: inoOf("control", u.Server, u.Group, u.Name, f.Name, c.Name),
+			// Like messages, a control file keeps its inode while its bytes
+			// stay the same.
+			ino := inoOf("control", t.u.Server, t.u.Group, t.u.Name, f.Name, c.Name, string(c.Data))
+			out = append(out, entry{name: c.Name, ino: ino,
 				mtime: c.Mtime, size: int64(len(c.Data)), data: c.Data, nlink: 1, what: where + "/" + c.Name})
 		}
 	}
-	for _, name := range t.names() {
-		kid, kpath := t.kids[name], append(append([]string(nil), path...), name)
-		mtime := u.Time
+	for _, name := range ft.names() {
+		kid, kpath := ft.kids[name], append(append([]string(nil), path...), name)
+		mtime := t.u.Time
 		if kid.folder != nil {
 			mtime = max(kid.folder.CurMtime, kid.folder.NewMtime)
 		}
-		out = append(out, entry{name: name, ino: inoOf("folder", u.Server, u.Group, u.Name, strings.Join(kpath, "/")), mtime: mtime,
-			load: func() ([]entry, error) { return fsys.folderEntries(u, kid, kpath), nil }, what: where + "/" + name})
+		out = append(out, entry{name: name, ino: t.ino("folder", strings.Join(kpath, "/")), mtime: mtime,
+			load: func() ([]entry, error) { return t.folderEntries(kid, kpath), nil }, what: where + "/" + name})
 	}
 	return out
 }
 
 // messages lists the files of cur/, new/ or tmp/ of a folder.
-func (fsys *FS) messages(u index.User, f *index.Folder, l *listing, sub string) ([]entry, error) {
+func (t tree) messages(f *index.Folder, l *listing, sub string) ([]entry, error) {
 	if sub == "tmp" {
 		return nil, nil
 	}
@@ -191,14 +293,22 @@ func (fsys *FS) messages(u index.User, f *index.Folder, l *listing, sub string) 
 		if m.Subdir != sub || !usableName(m.Name) {
 			continue
 		}
-		ino := inoOf("message", u.Server, u.Group, u.Name, fmt.Sprint(m.Link))
-		if m.Link == 0 {
-			ino = inoOf("message", u.Server, u.Group, u.Name, f.Name, m.Subdir, m.Name)
-		}
-		out = append(out, entry{name: m.Name, ino: ino, mtime: m.Mtime, size: m.Size, nlink: m.Nlink, blob: &m.Blob,
-			what: u.Server + "/" + u.Group + "/" + u.Name + "/" + f.Name + "/" + sub + "/" + m.Name})
+		out = append(out, entry{name: m.Name, ino: messageIno(t.u, f, m), mtime: m.Mtime, size: m.Size, nlink: m.Nlink, blob: &m.Blob,
+			what: t.where(f.Name + "/" + sub + "/" + m.Name)})
 	}
 	return out, nil
+}
+
+// messageIno is a message file's inode number: the same in every snapshot
+// and view, across flag renames and remounts, and shared by hard links of
+// one file (same store inode, same bytes), so an external backup of the
+// mount reads each message once. The bytes' hash is part of it: a store
+// may give a new message the inode number of an expunged one.
+func messageIno(u index.User, f *index.Folder, m *index.Message) uint64 {
+	if m.Link == 0 {
+		return inoOf("message", u.Server, u.Group, u.Name, f.Name, m.Subdir, m.Name, string(m.Blob[:]))
+	}
+	return inoOf("message", u.Server, u.Group, u.Name, fmt.Sprint(m.Link), string(m.Blob[:]))
 }
 
 // usableName reports whether a name from an archive can be a directory

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -27,8 +28,12 @@ type entry struct {
 	name  string
 	ino   uint64
 	mtime int64 // unix ns
-	// Directories: how to list their content.
-	load func() ([]entry, error)
+	// Directories: how to list their content, and whether it changes when
+	// snapshots are added (see FS.Changed).
+	load    func() ([]entry, error)
+	dynamic bool
+	// Symbolic links: the target.
+	link string
 	// Files: their size and where their bytes come from.
 	size  int64
 	nlink uint32
@@ -51,33 +56,61 @@ func (e *entry) fill(a *fuse.Attr) {
 		a.Nlink = 2
 		return
 	}
+	if e.link != "" {
+		a.Mode = syscall.S_IFLNK | 0o777
+		a.Size = uint64(len(e.link))
+		a.Nlink = 1
+		return
+	}
 	a.Mode = fileMode
 	a.Size = uint64(e.size)
 	a.Blocks = (a.Size + 511) / 512
 	a.Nlink = max(e.nlink, 1)
 }
 
+// dynamicTimeout is how long the kernel may keep a dynamic directory's
+// entry and attributes: Changed drops them at once, this is a backstop.
+const dynamicTimeout = time.Second
+
 // dirNode is a directory whose entries are loaded on first use and kept
-// while the kernel keeps the node.
+// while the kernel keeps the node; a dynamic one loads them again after
+// FS.Changed.
 type dirNode struct {
 	gofs.Inode
 	fsys *FS
 	e    entry
 
-	once    sync.Once
-	entries []entry // sorted by name; read-only after once
+	mu      sync.Mutex
+	loaded  bool
+	gen     uint64
+	entries []entry // sorted by name; replaced, never changed
 	err     error
 }
 
 func (d *dirNode) list() ([]entry, error) {
-	d.once.Do(func() {
-		d.entries, d.err = d.e.load()
-		sort.Slice(d.entries, func(i, j int) bool { return d.entries[i].name < d.entries[j].name })
-		if d.err != nil {
-			log.Printf("mount: cannot list %s: %v", d.e.what, d.err)
-		}
-	})
-	return d.entries, d.err
+	var gen uint64
+	if d.e.dynamic {
+		gen = d.fsys.generation(d)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.loaded && d.gen == gen {
+		return d.entries, d.err
+	}
+	entries, err := d.e.load()
+	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	if err != nil {
+		log.Printf("mount: cannot list %s: %v", d.e.what, err)
+	}
+	d.entries, d.err, d.gen, d.loaded = entries, err, gen, true
+	return entries, err
+}
+
+// cached returns the entries as last listed.
+func (d *dirNode) cached() []entry {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.entries
 }
 
 func (d *dirNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -96,6 +129,11 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}
 	e := entries[i]
 	e.fill(&out.Attr)
+	if e.dynamic {
+		// Changed drops the kernel's entry; its attributes must go with it.
+		out.SetEntryTimeout(dynamicTimeout)
+		out.SetAttrTimeout(dynamicTimeout)
+	}
 	return d.NewInode(ctx, d.fsys.node(e), gofs.StableAttr{Mode: out.Attr.Mode & syscall.S_IFMT, Ino: e.ino}), 0
 }
 
@@ -115,15 +153,19 @@ func (d *dirNode) dirEntries() ([]fuse.DirEntry, syscall.Errno) {
 	list := make([]fuse.DirEntry, len(entries))
 	for i, e := range entries {
 		mode := uint32(fileMode)
-		if e.isDir() {
+		switch {
+		case e.isDir():
 			mode = dirMode
+		case e.link != "":
+			mode = syscall.S_IFLNK | 0o777
 		}
 		list[i] = fuse.DirEntry{Name: e.name, Ino: e.ino, Mode: mode, Off: uint64(i + 1)}
 	}
 	return list, 0
 }
 
-// OpendirHandle lets the kernel keep the listing: the tree never changes.
+// OpendirHandle lets the kernel keep the listing: below a user the tree
+// never changes, and Changed tells the kernel when a dynamic one does.
 func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	list, errno := d.dirEntries()
 	if errno != 0 {
@@ -192,6 +234,21 @@ func (f *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, of
 	return fuse.ReadResultData(data[off:min(off+int64(len(dest)), int64(len(data)))]), 0
 }
 
+// linkNode is a symbolic link (.snapshots/latest).
+type linkNode struct {
+	gofs.Inode
+	e entry
+}
+
+func (l *linkNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	l.e.fill(&out.Attr)
+	return 0
+}
+
+func (l *linkNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	return []byte(l.e.link), 0
+}
+
 // Compile-time checks of the go-fuse interfaces each node implements.
 var (
 	_ gofs.NodeGetattrer      = (*dirNode)(nil)
@@ -203,4 +260,6 @@ var (
 	_ gofs.NodeReader         = (*fileNode)(nil)
 	_ gofs.InodeEmbedder      = (*dirNode)(nil)
 	_ gofs.InodeEmbedder      = (*fileNode)(nil)
+	_ gofs.NodeReadlinker     = (*linkNode)(nil)
+	_ gofs.NodeGetattrer      = (*linkNode)(nil)
 )

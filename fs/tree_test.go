@@ -74,3 +74,16 @@ func TestBlobCacheBound(t *testing.T) {
 		t.Errorf("huge blob: len %d", c.order.Len())
 	}
 }
+
+func TestSnapshotNames(t *testing.T) {
+	const sec = int64(1_795_000_000_000_000_000) // 2026-11-18T11:06:40Z
+	names := snapshotNames([]int64{sec + 5_000_000, sec + 2_000_000_000, sec + 7_000_000, sec + 5_000_000})
+	want := map[int64]string{
+		sec + 5_000_000:     "2026-11-18T11:06:40Z",
+		sec + 7_000_000:     "2026-11-18T11:06:40.007Z", // a later one of the same second
+		sec + 2_000_000_000: "2026-11-18T11:06:42Z",
+	}
+	if fmt.Sprint(names) != fmt.Sprint(want) {
+		t.Errorf("snapshotNames = %v, want %v", names, want)
+	}
+}

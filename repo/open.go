@@ -157,9 +157,15 @@ func (r *Repo) Sync() ([]Problem, error) {
 			todo = append(todo, n)
 		}
 	}
-	// Names sort by the second of their snapshot; an archive that tells
-	// folders as changes of another of the same second may come first.
-	// Such an archive waits for another pass.
+	_, problems := r.ingestAll(todo)
+	return problems, nil
+}
+
+// ingestAll ingests archives and returns those it took in. Names sort by
+// the second of their snapshot; an archive that tells folders as changes
+// of another of the same second may come first, so such an archive waits
+// for another pass.
+func (r *Repo) ingestAll(todo []string) (added []string, _ []Problem) {
 	var problems, waiting []Problem
 	for len(todo) > 0 {
 		var later []string
@@ -167,10 +173,12 @@ func (r *Repo) Sync() ([]Problem, error) {
 		for _, n := range todo {
 			err := r.ingest(n)
 			switch {
+			case err == nil:
+				added = append(added, n)
 			case errors.Is(err, index.ErrNotFound):
 				later = append(later, n)
 				waiting = append(waiting, Problem{Object: r.ArchivePath(n), Err: err})
-			case err != nil:
+			default:
 				problems = append(problems, Problem{Object: r.ArchivePath(n), Err: err})
 			}
 		}
@@ -179,7 +187,7 @@ func (r *Repo) Sync() ([]Problem, error) {
 		}
 		todo = later
 	}
-	return append(problems, waiting...), nil
+	return added, append(problems, waiting...)
 }
 
 func (r *Repo) ingest(name string) error {

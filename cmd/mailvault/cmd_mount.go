@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mailvault/mailvault/fs"
+	"github.com/mailvault/mailvault/repo"
 )
 
 type mountFlags struct {
@@ -55,10 +59,13 @@ func runMount(e *env, mf *mountFlags, args []string) error {
 		return err
 	}
 	defer r.Close()
-	srv, err := fs.Mount(mnt, fs.New(r, mf.cacheMB<<20), fs.MountOptions{AllowOther: mf.allowOther, Debug: mf.debug})
+	fsys := fs.New(r, mf.cacheMB<<20)
+	srv, err := fs.Mount(mnt, fsys, fs.MountOptions{AllowOther: mf.allowOther, Debug: mf.debug})
 	if err != nil {
 		return fmt.Errorf("cannot mount at %s: %w", mnt, err)
 	}
+	stopWatch := watchArchives(e, r, fsys)
+	defer stopWatch()
 	fmt.Fprintf(e.stdout, "mounted %s at %s; press Ctrl-C (or send SIGTERM) to unmount\n", r.Layout, mnt)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -81,4 +88,43 @@ func runMount(e *env, mf *mountFlags, args []string) error {
 	}
 	<-done
 	return nil
+}
+
+// watchArchives brings new snapshots into the running mount: backups never
+// open the index the mount holds, they only rename finished archives into
+// archives/, so the mount looks there every second (a directory listing,
+// cheaper than keeping inotify right across the repository being moved or
+// recreated) and ingests what is new. It returns a func that stops it.
+func watchArchives(e *env, r *repo.Repo, fsys *fs.FS) func() {
+	stop, done := make(chan struct{}), make(chan struct{})
+	seen, _ := r.ArchiveNames()
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			names, err := r.ArchiveNames()
+			if err != nil || slices.Equal(names, seen) {
+				continue
+			}
+			seen = names
+			added, problems, err := r.Refresh()
+			for _, p := range problems {
+				fmt.Fprintf(e.stderr, "mailvault: mount: %v\n", p)
+			}
+			if err != nil {
+				fmt.Fprintf(e.stderr, "mailvault: mount: cannot read new archives: %v\n", err)
+			}
+			if len(added) > 0 {
+				fsys.Changed()
+				fmt.Fprintf(e.stderr, "mailvault: mount: %d new archives: %s\n", len(added), strings.Join(added, ", "))
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -62,12 +63,24 @@ func backupGroups(t *testing.T, st *teststore.Store, repoDir string, flags ...st
 }
 
 // archiveFiles lists REPO/archives/*.mva, sorted.
+// archiveFiles lists a repository's archives in the order they were
+// taken (names sort by the second only).
 func archiveFiles(t *testing.T, repoDir string) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(repoDir, "archives", "*.mva"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	created := map[string]int64{}
+	for _, f := range files {
+		a, err := archive.OpenFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		created[f] = a.Header().Created
+		a.Close()
+	}
+	sort.Slice(files, func(i, j int) bool { return created[files[i]] < created[files[j]] })
 	return files
 }
 
