@@ -8,9 +8,21 @@
 // files (dovecot-uidlist, dovecot-keywords …) lie beside cur/, new/ and tmp/
 // as they were backed up. Subfolders are subdirectories (Archive/2002/).
 //
-// The tree is immutable, so the kernel may cache entries, attributes and
-// pages for long. Directories are loaded from the Source when first looked
-// at; nodes the kernel forgets are dropped. Inode numbers are derived from
-// the backed-up inode of a message (hard links share one) and from paths,
-// so they are the same across remounts.
+// Beside it, MOUNTPOINT/.snapshots/<UTC time>/<server>/… holds every
+// snapshot, and .snapshots/latest links to the newest.
+//
+// A user's tree in one snapshot never changes, so the kernel may cache its
+// entries, attributes and pages for long; its directory inode numbers name
+// the snapshot, so a new snapshot is a new directory. Message files take
+// their inode numbers from the backed-up inode and bytes of the message
+// (hard links share one), control files from their bytes: they are the
+// same in every snapshot and across remounts, and an external backup of the
+// mount re-reads only new messages. Nodes the kernel forgets are dropped.
+//
+// Only the directories above users (the root, servers, groups, .snapshots
+// and its times) change, when snapshots are added while the mount runs: the
+// mounting process ingests new archives (repo.Refresh) and calls
+// FS.Changed, which lists those directories again and tells the kernel to
+// drop what it cached of them. Backups never open the index the mount
+// holds; see package repo.
 package fs

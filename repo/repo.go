@@ -13,6 +13,27 @@
 // an archive in archives/ is always complete. Everything a repository needs
 // to be restored elsewhere is inside it; the index can be deleted at any
 // time and is rebuilt from the archives.
+//
+// # Processes sharing a repository
+//
+// badger lets one process at a time open the index, and a mount keeps it
+// open for days, so the index is not where processes meet: archives/ is.
+//
+//   - A backup never opens the index to do its work. It reads what it
+//     needs from the archives (their blob tables and folder records), takes
+//     the lock of its server and group in locks/ (a second backup of the
+//     same group is refused with ErrBusy; other groups go on side by side),
+//     writes under tmp/ and renames the finished archive into archives/.
+//     Then it ingests it if the index is free.
+//   - The process that holds the index (a mount) ingests new archives as
+//     they appear (Refresh), which only adds to the index, so it keeps
+//     answering reads meanwhile.
+//   - Any other process that opens the repository brings the index up to
+//     date (Sync); if the index is held, a read-only command builds a
+//     private one under tmp/ from the archives (Options.Private).
+//
+// Nothing is ever written to an archive after its rename, so whoever reads
+// archives/ sees only complete archives, in any order.
 package repo
 
 import (

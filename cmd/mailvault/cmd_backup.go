@@ -227,7 +227,7 @@ func backupToFile(e *env, path string, opt backup.Options) error {
 func catalog(dir string) string {
 	r, problems, err := repo.Open(dir, repo.Options{})
 	if errors.Is(err, index.ErrLocked) {
-		return "The index is held by another mailvault process (a mount?); the new archives are safe and will be indexed when the index is next opened."
+		return "The index is held by another mailvault process: a running mount shows the new snapshot within seconds; otherwise it is indexed when the index is next opened."
 	}
 	if err != nil {
 		return fmt.Sprintf("The archives are written, but the index could not be updated: %v", err)

@@ -32,6 +32,13 @@ latest backup of each user; subfolders are subdirectories. Copy a message
 file back into a user's Maildir to restore it. Mail clients (mutt -f,
 mblaze mlist) read the folders directly.
 
+Every snapshot is under MOUNTPOINT/.snapshots/<UTC time>/<server>/<group>/…,
+with .snapshots/latest a link to the newest. A message file has the same
+inode, size and mtime in every snapshot and across remounts, so restic,
+borg or rsync of the mount (exclude .snapshots/) read only new messages.
+Backups may run while the mount is up: it shows each new snapshot within
+seconds, without remounting.
+
 The mount stays in the foreground; SIGINT or SIGTERM unmounts it. A stale
 mount point left by a crashed mount is cleared first. Without --allow-other
 only the user who mounted (root) can read the tree.`,
