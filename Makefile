@@ -1,4 +1,4 @@
-# mailvault — see README.md. Targets: build test race lint fuzz bench demo.
+# mailvault — see README.md. Targets: build test race lint fuzz bench reliability demo.
 GO       ?= go
 BIN      := bin/mailvault
 PKGS     := ./...
@@ -6,7 +6,7 @@ FUZZTIME ?= 5s
 # Demo state lives outside the clone so that a second run starts clean.
 DEMO     ?= $(or $(TMPDIR),/tmp)/mailvault-demo
 
-.PHONY: build test unit race lint fuzz bench demo clean
+.PHONY: build test unit race lint fuzz bench reliability demo clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mailvault
@@ -37,6 +37,16 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# The reliability suite at bench size (kills, damage, live writer, hostile
+# input, mount load, access), then one table of what held; fails when
+# anything was lost. Takes a while: run it before a release, not per change.
+FIGURES  ?= $(or $(TMPDIR),/tmp)/mailvault-figures.jsonl
+reliability:
+	rm -f $(FIGURES)
+	MAILVAULT_RELIABILITY=bench MAILVAULT_FIGURES=$(FIGURES) \
+	  $(GO) test -timeout 120m -count=1 $(PKGS)
+	$(GO) run ./internal/tools/figtable $(FIGURES)
 
 demo: build
 	./scripts/demo.sh "$(DEMO)"
