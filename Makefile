@@ -1,4 +1,4 @@
-# mailvault — see README.md. Targets: build test race lint fuzz bench reliability demo.
+# mailvault — see README.md. Targets: build test race lint fuzz bench gobench reliability demo.
 GO       ?= go
 BIN      := bin/mailvault
 PKGS     := ./...
@@ -6,7 +6,7 @@ FUZZTIME ?= 5s
 # Demo state lives outside the clone so that a second run starts clean.
 DEMO     ?= $(or $(TMPDIR),/tmp)/mailvault-demo
 
-.PHONY: build test unit race lint fuzz bench reliability demo clean
+.PHONY: build test unit race lint fuzz bench bench-scale gobench reliability demo clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mailvault
@@ -35,7 +35,18 @@ fuzz:
 	  done; \
 	done
 
+# mailvault beside tar|zstd, restic and borg on a 100 000-message store
+# (built once under BENCH_DIR), ROUNDS interleaved rounds, one table of
+# medians and ratios; bench-scale: mailvault alone at growing store sizes;
+# gobench: the Go benchmarks of the hot paths.
+BENCH_SIZES ?= 100000
 bench:
+	./scripts/bench.sh $(BENCH_SIZES)
+
+bench-scale:
+	TOOLS=mailvault ROUNDS=1 ./scripts/bench.sh 10000 100000 400000
+
+gobench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 # The reliability suite at bench size (kills, damage, live writer, hostile
