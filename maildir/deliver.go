@@ -18,9 +18,10 @@ type Target struct {
 	o         Owner
 	dir, tmp  dir
 	cur, new  dir
-	mu        sync.Mutex      // guards bases and closed
+	mu        sync.Mutex      // guards bases, closed and unsynced
 	bases     map[string]bool // bases in cur/ and new/, and those delivered since
 	closed    bool            // the descriptors are closed: they may name other files now
+	unsynced  bool            // renames into cur/ or new/ not yet made durable
 	closeOnce sync.Once
 }
 
@@ -58,7 +59,9 @@ func OpenTarget(folder string, o Owner) (*Target, error) {
 // name, with the given mtime (unix ns; Dovecot's received date), never
 // replacing anything: if name, or another name with the same base, is in
 // cur/ or new/ it returns ErrExists. The file is written in tmp/, synced,
-// given its owner, mode and times, and only then moved into place.
+// given its owner, mode and times, and only then moved into place. The
+// renames are made durable together by Sync (or Close): call it before
+// writing a dovecot-uidlist that names the files.
 func (t *Target) Deliver(subdir, name string, r io.Reader, mtime int64) error {
 	if subdir != "cur" && subdir != "new" || !safeName(name) || strings.HasPrefix(name, ".") {
 		return fmt.Errorf("%s: %q/%q is not a message file name", t.dir.path, subdir, name)
@@ -102,12 +105,36 @@ func (t *Target) deliver(subdir, name string, r io.Reader, mtime int64) error {
 	if subdir == "new" {
 		to = t.new
 	}
-	return tf.place(to, name)
+	if err := tf.place(to, name, true); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.unsynced = true
+	t.mu.Unlock()
+	return nil
 }
 
-// Close releases the directories, once every Deliver has returned. It is
-// idempotent.
+// Sync makes the files delivered so far durable in cur/ and new/: one
+// directory sync for all of them instead of one per file.
+func (t *Target) Sync() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.unsynced || t.closed {
+		return nil
+	}
+	for _, d := range []dir{t.cur, t.new} {
+		if err := d.sync(); err != nil {
+			return err
+		}
+	}
+	t.unsynced = false
+	return nil
+}
+
+// Close syncs what Sync has not and releases the directories, once every
+// Deliver has returned. It is idempotent.
 func (t *Target) Close() error {
+	err := t.Sync()
 	t.closeOnce.Do(func() {
 		t.mu.Lock()
 		t.closed = true
@@ -116,7 +143,7 @@ func (t *Target) Close() error {
 			d.close()
 		}
 	})
-	return nil
+	return err
 }
 
 // DeliverFile is OpenTarget, Deliver and Close for one message. For many

@@ -20,7 +20,7 @@ func writeNew(scratch, d dir, name string, r io.Reader, mtime int64, o Owner) er
 	if _, err := t.fill(r, mtime, o); err != nil {
 		return err
 	}
-	return t.place(d, name)
+	return t.place(d, name, false)
 }
 
 func nowNano() int64 { return time.Now().UnixNano() }

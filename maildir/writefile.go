@@ -59,10 +59,14 @@ func (t *tempFile) fill(r io.Reader, mtime int64, o Owner) (int64, error) {
 }
 
 // place moves the file to name in d, never replacing a file there: a taken
-// name is ErrExists. The temp file is gone afterwards either way.
-func (t *tempFile) place(d dir, name string) error {
+// name is ErrExists. The temp file is gone afterwards either way. The
+// rename is made durable by a sync of d, now or (syncLater) by the caller.
+func (t *tempFile) place(d dir, name string, syncLater bool) error {
 	err := moveNoReplace(t.in, t.name, d, name)
 	if err == nil {
+		if syncLater {
+			return nil
+		}
 		return d.sync()
 	}
 	if errors.Is(err, unix.EEXIST) {

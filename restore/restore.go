@@ -18,14 +18,21 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mailvault/mailvault/archive"
 	"github.com/mailvault/mailvault/maildir"
 )
 
-// Blobs gives the bytes of a message by its hash.
+// writers is how many messages of a folder are written at once: restores
+// wait on the disk (a sync per file) far more than on the CPU.
+const writers = 8
+
+// Blobs gives the bytes of a message by its hash; it is called from
+// several goroutines at once.
 type Blobs interface {
 	ReadBlob(h archive.Hash) ([]byte, error)
 }
@@ -143,24 +150,47 @@ func pick(msgs []archive.Message, name string) []archive.Message {
 }
 
 // recreate writes a folder that was not in the target exactly as it was
-// backed up.
+// backed up. Messages are written by several goroutines: each file is
+// synced on its own before its rename, so the wait for the disk overlaps.
 func recreate(res *Result, path string, f *archive.Folder, o maildir.Owner, blobs Blobs) error {
 	t, err := maildir.OpenTarget(path, o)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	var errs []error
-	for _, m := range f.Messages {
-		if err := deliver(t, m, m.Name, blobs); err != nil {
-			if errors.Is(err, maildir.ErrExists) {
-				res.Skipped++
-				continue
+	var (
+		mu   sync.Mutex
+		errs []error
+		next = make(chan archive.Message)
+		wg   sync.WaitGroup
+	)
+	for range min(writers, len(f.Messages)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range next {
+				err := deliver(t, m, m.Name, blobs)
+				mu.Lock()
+				switch {
+				case errors.Is(err, maildir.ErrExists):
+					res.Skipped++
+				case err != nil:
+					errs = append(errs, fmt.Errorf("%s/%s: %w", m.Subdir, m.Name, err))
+				default:
+					res.Added++
+				}
+				mu.Unlock()
 			}
-			errs = append(errs, fmt.Errorf("%s/%s: %w", m.Subdir, m.Name, err))
-			continue
-		}
-		res.Added++
+		}()
+	}
+	for _, m := range f.Messages {
+		next <- m
+	}
+	close(next)
+	wg.Wait()
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	if err := t.Sync(); err != nil {
+		return errors.Join(append(errs, err)...) // no uidlist naming files that may not last
 	}
 	// Control files last: Dovecot then finds every file its uidlist names.
 	for _, c := range f.Files {
@@ -253,6 +283,9 @@ func merge(opt Options, res *Result, path string, f *archive.Folder, msgs []arch
 		if err := lock.WriteKeywords(merged, o); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
+	}
+	if err := t.Sync(); err != nil {
+		return errors.Join(append(errs, err)...)
 	}
 	if uids != nil {
 		if err := lock.Commit(uids.Render(), o); err != nil {
