@@ -15,6 +15,7 @@ import (
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/mailvault/mailvault/archive"
 )
@@ -52,7 +53,11 @@ func Open(dir string) (*Catalog, error) {
 		WithValueThreshold(1 << 20).
 		WithBlockCacheSize(8 << 20).
 		WithIndexCacheSize(8 << 20).
-		WithNumCompactors(2)
+		WithNumCompactors(2).
+		// A damaged index must fail to open or to read, never answer
+		// wrongly: tables are checked when opened and every block when read.
+		WithChecksumVerificationMode(options.OnTableAndBlockRead).
+		WithVerifyValueChecksum(true)
 	db, err := badger.Open(opt)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {

@@ -33,6 +33,7 @@
 //	'M' listing subdir name                      Message (size, mtime, mode, uid, blob, link)
 //	'C' listing name                             control file (mode, mtime, bytes)
 //	'B' sha-256                                  Blob (archive number, logical offset, length)
+//	'G' name                                     GoneArchive: an archive that left archives/
 //
 // A listing id is the first 16 bytes of a sha-256 over the listing's keys
 // and values, so an unchanged folder adds one 'D' key per snapshot and no

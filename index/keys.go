@@ -16,6 +16,7 @@ const (
 	prefixMessage = 'M'
 	prefixControl = 'C'
 	prefixBlob    = 'B'
+	prefixGone    = 'G'
 )
 
 var errBadKey = errors.New("malformed index key")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -19,6 +20,9 @@ type Repo struct {
 
 	// Note says how the index was opened when that is worth telling.
 	Note string
+	// Repaired says why the index was thrown away and rebuilt from the
+	// archives when it was opened ("" when it was sound).
+	Repaired string
 
 	tmpIndex string // a private index built because the shared one was held
 
@@ -65,8 +69,10 @@ func Open(dir string, opt Options) (*Repo, []Problem, error) {
 	if errors.Is(err, index.ErrLocked) {
 		return nil, nil, err
 	}
+	repaired := ""
 	if err != nil {
 		// The index is a cache: throw it away and build it again.
+		repaired = err.Error()
 		if rerr := index.Remove(l.Index()); rerr != nil {
 			return nil, nil, fmt.Errorf("%v; and cannot remove it: %w", err, rerr)
 		}
@@ -74,7 +80,7 @@ func Open(dir string, opt Options) (*Repo, []Problem, error) {
 			return nil, nil, err
 		}
 	}
-	return start(&Repo{Layout: l, Catalog: cat, readers: map[uint32]*archiveFile{}})
+	return start(&Repo{Layout: l, Catalog: cat, readers: map[uint32]*archiveFile{}, Repaired: repaired})
 }
 
 func start(r *Repo) (*Repo, []Problem, error) {
@@ -134,7 +140,8 @@ func (r *Repo) Close() error {
 }
 
 // Sync ingests the archives the index has not seen. If the index knows an
-// archive that is no longer there, it is rebuilt.
+// archive that is no longer there, it is rebuilt, and remembers the gone
+// archive and the messages whose bytes went with it (index.GoneArchive).
 func (r *Repo) Sync() ([]Problem, error) {
 	names, err := r.ArchiveNames()
 	if err != nil {
@@ -145,11 +152,15 @@ func (r *Repo) Sync() ([]Problem, error) {
 		onDisk[n] = true
 	}
 	known := map[string]bool{}
+	var gone []*index.ArchiveInfo
 	for _, a := range r.Catalog.Archives() {
 		if !onDisk[a.Name] {
-			return r.Rebuild()
+			gone = append(gone, a)
 		}
 		known[a.Name] = true
+	}
+	if len(gone) > 0 {
+		return r.rebuildWithout(gone)
 	}
 	var todo []string
 	for _, n := range names {
@@ -157,8 +168,19 @@ func (r *Repo) Sync() ([]Problem, error) {
 			todo = append(todo, n)
 		}
 	}
-	_, problems := r.ingestAll(todo)
+	added, problems := r.ingestAll(todo)
+	r.forgetReturned(added)
 	return problems, nil
+}
+
+// forgetReturned drops the gone records of archives that are back.
+func (r *Repo) forgetReturned(added []string) {
+	gone, _ := r.Catalog.Gone()
+	for _, g := range gone {
+		if slices.Contains(added, g.Info.Name) {
+			r.Catalog.ForgetGone(g.Info.Name)
+		}
+	}
 }
 
 // ingestAll ingests archives and returns those it took in. Names sort by
@@ -200,7 +222,9 @@ func (r *Repo) ingest(name string) error {
 }
 
 // Rebuild throws the index away and builds it again from the archives.
+// The records of gone archives are kept (see ForgetGone).
 func (r *Repo) Rebuild() ([]Problem, error) {
+	keep, _ := r.Catalog.Gone() // an unreadable index has nothing to keep
 	r.closeReaders()
 	if err := r.Catalog.Close(); err != nil {
 		return nil, err
@@ -217,7 +241,30 @@ func (r *Repo) Rebuild() ([]Problem, error) {
 		return nil, err
 	}
 	r.Catalog = cat
+	for _, g := range keep {
+		if _, err := os.Stat(r.ArchivePath(g.Info.Name)); err == nil {
+			continue // it is back
+		}
+		if err := cat.PutGone(g); err != nil {
+			return nil, err
+		}
+	}
 	return r.Sync()
+}
+
+// ForgetGone drops the records of gone archives, for an admin who removed
+// them on purpose: 'mailvault verify' then stops reporting them.
+func (r *Repo) ForgetGone() error {
+	gone, err := r.Catalog.Gone()
+	if err != nil {
+		return err
+	}
+	for _, g := range gone {
+		if err := r.Catalog.ForgetGone(g.Info.Name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // closeReaders closes the open archive files; archive numbers change when
@@ -263,7 +310,11 @@ func (r *Repo) readAt(h archive.Hash, b index.Blob) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ar.ReadBlob(h, b.Loc)
+	data, err := ar.ReadBlob(h, b.Loc)
+	if err != nil {
+		return nil, fmt.Errorf("archive %s: %w", r.ArchiveName(b.Archive), err)
+	}
+	return data, nil
 }
 
 // reader returns a blob reader for an archive, opening it on first use.

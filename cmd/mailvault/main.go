@@ -170,7 +170,8 @@ func exitCode(err error) int {
 		return exitPartial
 	case errors.Is(err, index.ErrLocked), errors.Is(err, repo.ErrBusy):
 		return exitLocked
-	case errors.Is(err, archive.ErrCorrupt), errors.Is(err, archive.ErrTruncated), errors.Is(err, archive.ErrNotArchive):
+	case errors.Is(err, archive.ErrCorrupt), errors.Is(err, archive.ErrTruncated), errors.Is(err, archive.ErrNotArchive),
+		errors.Is(err, repo.ErrDamaged):
 		return exitCorrupt
 	}
 	return exitFailed
@@ -235,6 +236,9 @@ func (e *env) openRepo(private bool) (*repo.Repo, error) {
 	}
 	if r.Note != "" && !e.quiet {
 		fmt.Fprintf(e.stderr, "mailvault: note: %s\n", r.Note)
+	}
+	if r.Repaired != "" {
+		fmt.Fprintf(e.stderr, "mailvault: warning: the index was damaged (%s); rebuilt it from the archives\n", r.Repaired)
 	}
 	for _, p := range problems {
 		fmt.Fprintf(e.stderr, "mailvault: warning: %v (left out of the index until it can be read)\n", p)
