@@ -128,6 +128,9 @@ func (fsys *FS) servers(v view) ([]entry, error) {
 	}
 	var out []entry
 	for _, s := range servers {
+		if !usableName(s) {
+			continue
+		}
 		out = append(out, entry{name: s, ino: inoOf("server", v.name, s), mtime: mtimes[s], dynamic: true,
 			load: func() ([]entry, error) { return fsys.groups(v, s) }, what: v.where(s)})
 	}
@@ -171,6 +174,9 @@ func (fsys *FS) groups(v view, server string) ([]entry, error) {
 	}
 	var out []entry
 	for _, g := range groups {
+		if !usableName(g) {
+			continue
+		}
 		out = append(out, entry{name: g, ino: inoOf("group", v.name, server, g), mtime: mtimes[g], dynamic: true,
 			load: func() ([]entry, error) { return fsys.users(v, server, g) }, what: v.where(server + "/" + g)})
 	}

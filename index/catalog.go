@@ -171,6 +171,11 @@ func (c *Catalog) Ingest(name string, size int64, r *archive.Reader) error {
 		if err != nil {
 			return err
 		}
+		// Names that climb out of a directory are refused with the
+		// archive, as import refuses them: the index holds none.
+		if err := archive.CheckFolder(f); err != nil {
+			return fmt.Errorf("folder at logical offset %d: %w", loc.Offset, err)
+		}
 		var fr *Folder
 		if f.Origin != 0 {
 			fr, err = c.carried(wb, h, f)

@@ -132,6 +132,11 @@ func readAll(sr *archive.StreamReader, h archive.Header) (*Imported, error) {
 		case rec.Blob != nil:
 			res.Blobs++
 		case rec.Folder != nil:
+			// Names that would climb out of a restore target or the mount
+			// are refused with the archive: no store gives them.
+			if err := archive.CheckFolder(rec.Folder); err != nil {
+				return nil, fmt.Errorf("folder record %d: %w", res.Folders+1, err)
+			}
 			res.Folders++
 			users[rec.Folder.User] = true
 			if rec.Folder.Origin != 0 {

@@ -218,6 +218,11 @@ func (r *Repo) ingest(name string) error {
 		return err
 	}
 	defer f.Close()
+	// An archive dropped into archives/ by hand is checked as an import
+	// would check it: its server and group name directories of the mount.
+	if err := validHeader(f.Header()); err != nil {
+		return err
+	}
 	return r.Catalog.Ingest(name, f.Size(), f.Reader)
 }
 

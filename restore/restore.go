@@ -47,6 +47,9 @@ type Options struct {
 	ToFolder string
 	// LockTimeout bounds the wait for Dovecot's uidlist lock.
 	LockTimeout time.Duration
+	// Source names where the folders come from ("archive FILE"), for
+	// problems.
+	Source string
 }
 
 // Job is one user's folders to restore.
@@ -90,12 +93,16 @@ func Run(opt Options, jobs []Job, blobs Blobs) (*Result, error) {
 		if opt.ToUser != "" {
 			user = opt.ToUser
 		}
+		res.Users++
 		root, err := opt.Target.Path(user)
 		if err != nil {
-			return res, err
+			// A user id of a crafted archive, say; the other users go on.
+			res.Problems = append(res.Problems, opt.problem(archive.QuoteName(user), err))
+			res.Folders += len(j.Folders)
+			continue
 		}
-		res.Users++
 		for _, f := range j.Folders {
+			res.Folders++
 			name := f.Name
 			if opt.ToFolder != "" {
 				name = opt.ToFolder
@@ -103,15 +110,28 @@ func Run(opt Options, jobs []Job, blobs Blobs) (*Result, error) {
 					name = opt.ToFolder + "/" + f.Name
 				}
 			}
-			exact := opt.ToUser == "" && opt.ToFolder == "" && j.Message == ""
-			err := restoreFolder(opt, res, root, name, f, j.Message, exact, blobs)
-			if err != nil {
-				res.Problems = append(res.Problems, Problem{Object: user + "/" + name, Err: err})
+			object := archive.QuoteName(user) + " folder " + archive.QuoteName(name)
+			// Names that would climb out of the target are refused before
+			// anything is written.
+			if err := archive.CheckFolder(f); err != nil {
+				res.Problems = append(res.Problems, opt.problem(object, err))
+				continue
 			}
-			res.Folders++
+			exact := opt.ToUser == "" && opt.ToFolder == "" && j.Message == ""
+			if err := restoreFolder(opt, res, root, name, f, j.Message, exact, blobs); err != nil {
+				res.Problems = append(res.Problems, opt.problem(object, err))
+			}
 		}
 	}
 	return res, nil
+}
+
+// problem names an object not restored, and where it came from.
+func (opt Options) problem(object string, err error) Problem {
+	if opt.Source != "" {
+		object += " (from " + opt.Source + ")"
+	}
+	return Problem{Object: object, Err: err}
 }
 
 // restoreFolder restores one folder into the user's Maildir root.
@@ -121,6 +141,12 @@ func restoreFolder(opt Options, res *Result, root, name string, f *archive.Folde
 		return err
 	}
 	fd := maildir.FolderDir{Name: name, Dir: maildir.EncodeFolderName(name)}
+	if name == f.Name && f.Dir != "" {
+		// The directory the store had, also when its name is not valid
+		// Maildir++ (invalid UTF-8, control bytes) and would not encode
+		// back from the folder name.
+		fd.Dir = f.Dir
+	}
 	msgs := f.Messages
 	if only != "" {
 		msgs = pick(msgs, only)
@@ -218,6 +244,13 @@ func merge(opt Options, res *Result, path string, f *archive.Folder, msgs []arch
 		return err
 	}
 	defer lock.Release()
+	// Opened first: it refuses a cur/, new/ or tmp/ that is a symlink
+	// before anything is read through it.
+	t, err := maildir.OpenTarget(path, o)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
 	present, err := maildir.ContentHashes(path, archive.Identities)
 	if err != nil {
 		return err
@@ -240,11 +273,6 @@ func merge(opt Options, res *Result, path string, f *archive.Folder, msgs []arch
 	case err != nil:
 		return err
 	}
-	t, err := maildir.OpenTarget(path, o)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
 	var errs []error
 	added := 0
 	for _, m := range msgs {

@@ -79,6 +79,7 @@ func runRestore(e *env, rf *restoreFlags, args []string) error {
 	}
 	var jobs []restore.Job
 	var blobs restore.Blobs
+	source := ""
 	switch rf.file {
 	case "":
 		r, err := e.openRepo(true)
@@ -104,6 +105,7 @@ func runRestore(e *env, rf *restoreFlags, args []string) error {
 			return err
 		}
 		blobs = spool
+		source = "the archive on standard input"
 	default:
 		ar, err := archive.OpenFile(rf.file)
 		if err != nil {
@@ -118,8 +120,9 @@ func runRestore(e *env, rf *restoreFlags, args []string) error {
 			return err
 		}
 		blobs = restore.NewArchiveBlobs(ar.Reader)
+		source = "archive " + rf.file
 	}
-	res, err := restore.Run(restore.Options{Target: target, ToUser: rf.toUser, ToFolder: rf.toFolder}, jobs, blobs)
+	res, err := restore.Run(restore.Options{Target: target, ToUser: rf.toUser, ToFolder: rf.toFolder, Source: source}, jobs, blobs)
 	if err != nil {
 		return err
 	}

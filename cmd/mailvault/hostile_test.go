@@ -1,0 +1,434 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailvault/mailvault/archive"
+	"github.com/mailvault/mailvault/internal/figures"
+)
+
+// The hostile-input tests feed mailvault archives, stores and files made to
+// break it: names that climb out of the target, zstd bombs, garbage. Each
+// case must end in a clear error naming the thing, with nothing written
+// outside the restore target and nothing in it lost.
+
+// craftFolder is one folder of a crafted archive, with its messages' bytes.
+type craftFolder struct {
+	archive.Folder
+	data [][]byte // data[i] is the bytes of Messages[i]
+}
+
+// craftMessage returns a message file named name in subdir of bytes body.
+func craftMessage(subdir, name string, body []byte) (archive.Message, []byte) {
+	return archive.Message{Subdir: subdir, Name: name, Size: int64(len(body)), Mtime: 1795000000e9,
+		Mode: 0o600, Blob: sha256.Sum256(body), Nlink: 1}, body
+}
+
+// craftArchive writes an archive of server mail1, group staff holding the
+// folders, as a backup -f would, but with whatever names they carry.
+func craftArchive(t *testing.T, path string, h archive.Header, folders []craftFolder) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if h.Server == "" {
+		h.Server, h.Group = "mail1", "staff"
+	}
+	if h.Created == 0 {
+		h.Created = time.Now().UnixNano()
+	}
+	h.Scope, h.Snapshot, h.Flags = "/", time.Unix(0, h.Created).UTC().Format(time.RFC3339), archive.FlagFull
+	rnd := sha256.Sum256([]byte(path))
+	copy(h.ID[:], rnd[:])
+	w, err := archive.NewWriter(f, h, archive.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range folders {
+		fo := folders[i].Folder
+		for j, m := range fo.Messages {
+			if _, err := w.AddBlob(m.Blob, folders[i].data[j]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.AddFolder(&fo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// goodFolder is an ordinary INBOX of user ok@example.org, which every
+// crafted archive carries beside its hostile part: the rest of the work must
+// go on.
+func goodFolder() craftFolder {
+	m, b := craftMessage("cur", "1795000000.M1P1.mail1,S=21:2,S", []byte("Subject: ok\r\n\r\nfine\r\n"))
+	return craftFolder{Folder: archive.Folder{User: "ok@example.org", Name: "INBOX", UIDValidity: 1, NextUID: 2,
+		Mode: 0o700, Messages: []archive.Message{m}}, data: [][]byte{b}}
+}
+
+// hostileCase is one crafted archive: a folder whose names try to escape.
+type hostileCase struct {
+	name   string
+	folder craftFolder
+}
+
+func hostileCases() []hostileCase {
+	body := []byte("Subject: evil\r\n\r\nI climb out\r\n")
+	inbox := func(user, fname, dir string, msgs ...archive.Message) craftFolder {
+		f := craftFolder{Folder: archive.Folder{User: user, Name: fname, Dir: dir, UIDValidity: 7, NextUID: 9, Mode: 0o700}}
+		for _, m := range msgs {
+			f.Messages = append(f.Messages, m)
+			f.data = append(f.data, body)
+		}
+		return f
+	}
+	msg := func(subdir, name string) archive.Message { m, _ := craftMessage(subdir, name, body); return m }
+	plain := msg("cur", "1795000001.M2P2.evil:2,S")
+	long := strings.Repeat("evil", 1200)
+	control := func(name string) craftFolder {
+		f := inbox("evil@example.org", "INBOX", "", plain)
+		f.Files = []archive.File{{Name: name, Mode: 0o600, Mtime: 1795000000e9, Data: []byte("3 V7 N9\n")}}
+		return f
+	}
+	return []hostileCase{
+		{"user climbs with ..", inbox("../../../evil@example.org", "INBOX", "", plain)},
+		{"user is ..", inbox("..", "INBOX", "", plain)},
+		{"user domain is ..", inbox("evil@..", "INBOX", "", plain)},
+		{"user holds a slash", inbox("evil/../../x@example.org", "INBOX", "", plain)},
+		{"user is absolute", inbox("/tmp/evil", "INBOX", "", plain)},
+		{"user holds NUL", inbox("evil\x00@example.org", "INBOX", "", plain)},
+		{"user is absurdly long", inbox(long+"@example.org", "INBOX", "", plain)},
+		{"user is empty", inbox("", "INBOX", "", plain)},
+		{"folder climbs with ..", inbox("evil@example.org", "../../../evil", "", plain)},
+		{"folder is ..", inbox("evil@example.org", "..", "..", plain)},
+		{"folder dir climbs", inbox("evil@example.org", "evil", "../../evil", plain)},
+		{"folder is absolute", inbox("evil@example.org", "/tmp/evil", "", plain)},
+		{"folder holds NUL", inbox("evil@example.org", "evil\x00x", "", plain)},
+		{"folder is absurdly long", inbox("evil@example.org", long, "", plain)},
+		{"folder is empty", inbox("evil@example.org", "", "", plain)},
+		{"message climbs with ..", inbox("evil@example.org", "INBOX", "", msg("cur", "../../../evil"))},
+		{"message subdir climbs", inbox("evil@example.org", "INBOX", "", msg("../../..", "evil"))},
+		{"message is absolute", inbox("evil@example.org", "INBOX", "", msg("cur", "/tmp/evil"))},
+		{"message is ..", inbox("evil@example.org", "INBOX", "", msg("cur", ".."))},
+		{"message holds NUL", inbox("evil@example.org", "INBOX", "", msg("cur", "evil\x00:2,S"))},
+		{"message is absurdly long", inbox("evil@example.org", "INBOX", "", msg("cur", long))},
+		{"message subdir is tmp", inbox("evil@example.org", "INBOX", "", msg("tmp", "evil"))},
+		{"control file climbs", control("../../../evil")},
+		{"control file is absolute", control("/tmp/evil")},
+		{"control file holds NUL", control("evil\x00")},
+		{"control file is absurdly long", control(long)},
+	}
+}
+
+// treeState records every path under root with its size and mtime.
+func treeState(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		v := fi.Mode().String()
+		if !fi.IsDir() {
+			v += fmt.Sprintf(" %d %d", fi.Size(), fi.ModTime().UnixNano())
+		}
+		out[p] = v
+		return nil
+	})
+	return out
+}
+
+// escaped compares two states of a sandbox: paths that appeared outside
+// the target, and paths of before that are gone or changed.
+func escaped(before, after map[string]string, target string) (outside, lost []string) {
+	for p, v := range after {
+		if _, ok := before[p]; !ok && p != target && !strings.HasPrefix(p, target+"/") {
+			outside = append(outside, p)
+		}
+		_ = v
+	}
+	for p, v := range before {
+		if a, ok := after[p]; !ok || (a != v && !strings.HasPrefix(a, "d")) {
+			lost = append(lost, p)
+		}
+	}
+	sort.Strings(outside)
+	sort.Strings(lost)
+	return outside, lost
+}
+
+// hostileTarget makes sandbox/a/b/c/store owned by a mail user, holding
+// one user's INBOX with a message, so that names climbing out of the store
+// land inside the sandbox, where the test sees them.
+func hostileTarget(t *testing.T) (sandbox, store string) {
+	t.Helper()
+	sandbox = t.TempDir()
+	store = filepath.Join(sandbox, "a", "b", "c", "store")
+	inbox := filepath.Join(store, "example.org", "keep", "Maildir")
+	for _, d := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(inbox, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(inbox, "cur", "1795000000.M9P9.mail1,S=10:2,S"), []byte("keep me\r\n\r\n"[:10]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	filepath.WalkDir(filepath.Join(sandbox, "a"), func(p string, d fs.DirEntry, err error) error {
+		return os.Lchown(p, 8, 8) // mail
+	})
+	return sandbox, store
+}
+
+// TestCraftedArchivesCannotEscape feeds archives whose user, folder,
+// message and control file names climb out of the target to restore -f,
+// import and a mount. Restore refuses the hostile folder, naming the
+// archive and the object, restores the rest and ends PARTIAL; import
+// refuses the archive; the mount leaves the names out.
+func TestCraftedArchivesCannotEscape(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the target store a mail owner")
+	}
+	quickExit(t)
+	cases := hostileCases()
+	dir := t.TempDir()
+	held, lost := 0, 0
+	for i, c := range cases {
+		file := filepath.Join(dir, fmt.Sprintf("case%02d.mva", i))
+		craftArchive(t, file, archive.Header{Created: int64(1795000000+i) * 1e9}, []craftFolder{goodFolder(), c.folder})
+		ok := true
+		sandbox, store := hostileTarget(t)
+		before := treeState(t, sandbox)
+		r := mv(t, "restore", "-f", file, "/mail1", "--to", "maildir:"+store+"/%d/%n/Maildir")
+		after := treeState(t, sandbox)
+		out, gone := escaped(before, after, store)
+		if len(out) > 0 || len(gone) > 0 {
+			t.Errorf("%s: restore wrote outside the target %v or lost %v", c.name, out, gone)
+			lost += len(out) + len(gone)
+			ok = false
+		}
+		shows := "evil"
+		switch c.name {
+		case "user is empty":
+			shows = `""`
+		case "user is ..":
+			shows = `".."`
+		}
+		if r.code != exitPartial || !strings.Contains(r.stderr, "not restored") || !strings.Contains(r.stderr, "archive "+file) || !strings.Contains(r.stderr, shows) {
+			t.Errorf("%s: restore -f: exit %d, want %d naming the archive and the object\n%s%s", c.name, r.code, exitPartial, r.stdout, r.stderr)
+			ok = false
+		}
+		if _, err := os.Stat(filepath.Join(store, "example.org", "ok", "Maildir", "cur", "1795000000.M1P1.mail1,S=21:2,S")); err != nil {
+			t.Errorf("%s: the good folder beside the hostile one was not restored: %v", c.name, err)
+			ok = false
+		}
+		if testing.Verbose() {
+			t.Logf("%s: restore -f says: %s", c.name, r.stderr)
+		}
+
+		repoDir := filepath.Join(dir, fmt.Sprintf("repo%02d", i))
+		r = mv(t, "import", "--repo", repoDir, file)
+		if r.code != exitCorrupt || !strings.Contains(r.stderr, shows) || !strings.Contains(r.stderr, file) {
+			t.Errorf("%s: import: exit %d, want %d naming the object\n%s", c.name, r.code, exitCorrupt, r.stderr)
+			ok = false
+		}
+		if names, _ := filepath.Glob(filepath.Join(repoDir, "archives", "*")); len(names) > 0 {
+			t.Errorf("%s: import left %v", c.name, names)
+			ok = false
+		}
+		if ok {
+			held++
+		}
+	}
+	figures.Record(t, figures.Row{Suite: "hostile", What: "crafted archives rejected (restore -f, import)", Tried: len(cases), Held: held, Lost: lost,
+		Note: "names with .., /, NUL, absurd lengths in user, folder, message, control file"})
+}
+
+// garbageFiles are files that are no archive at all, each named as one.
+func garbageFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	rnd := make([]byte, 256<<10)
+	rand.Read(rnd)
+	tarball := filepath.Join(dir, "garbage-tar.mva")
+	if out, err := exec.Command("tar", "-cf", tarball, "-C", filepath.Dir(binary), filepath.Base(binary)).CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	files := []string{filepath.Join(dir, "garbage-random.mva"), filepath.Join(dir, "garbage-empty.mva"), tarball,
+		filepath.Join(dir, "garbage-zstd.mva")}
+	zst, err := exec.Command("sh", "-c", "head -c 1000000 /dev/zero | zstd -q -c").Output()
+	if err != nil {
+		t.Fatalf("zstd: %v", err)
+	}
+	for i, data := range [][]byte{rnd, nil, nil, zst} {
+		if data != nil || i == 1 {
+			if err := os.WriteFile(files[i], data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return files
+}
+
+// TestGarbageArchives passes random bytes, an empty file, a tar file and a
+// plain zstd stream as archives: restore -f and import refuse each as a
+// damaged archive (exit 5) naming the file, and write nothing.
+func TestGarbageArchives(t *testing.T) {
+	quickExit(t)
+	dir := t.TempDir()
+	files := garbageFiles(t, dir)
+	held := 0
+	for _, f := range files {
+		ok := true
+		target := filepath.Join(dir, "target")
+		r := mv(t, "restore", "-f", f, "/mail1", "--to", "maildir:"+target+"/%d/%n/Maildir")
+		if r.code != exitCorrupt || !strings.Contains(r.stderr, f) {
+			t.Errorf("restore -f %s: exit %d, want %d naming the file\n%s", f, r.code, exitCorrupt, r.stderr)
+			ok = false
+		}
+		in, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = mvInput(t, in, "restore", "-f", "-", "/mail1", "--to", "maildir:"+target+"/%d/%n/Maildir")
+		in.Close()
+		if r.code != exitCorrupt || !strings.Contains(r.stderr, "standard input") {
+			t.Errorf("restore -f - < %s: exit %d, want %d\n%s", f, r.code, exitCorrupt, r.stderr)
+			ok = false
+		}
+		if _, err := os.Stat(target); err == nil {
+			t.Errorf("restore of %s created %s", f, target)
+			ok = false
+		}
+		repoDir := filepath.Join(dir, "repo")
+		r = mv(t, "import", "--repo", repoDir, f)
+		if r.code != exitCorrupt || !strings.Contains(r.stderr, f) {
+			t.Errorf("import %s: exit %d, want %d naming the file\n%s", f, r.code, exitCorrupt, r.stderr)
+			ok = false
+		}
+		if names, _ := filepath.Glob(filepath.Join(repoDir, "*", "*")); len(names) > 0 && !allLocksAndLogs(names) {
+			t.Errorf("import of %s left %v", f, names)
+			ok = false
+		}
+		if testing.Verbose() {
+			t.Logf("%s: %s", filepath.Base(f), r.stderr)
+		}
+		if ok {
+			held++
+		}
+	}
+	figures.Record(t, figures.Row{Suite: "hostile", What: "garbage files as archives (restore -f, -f -, import)", Tried: len(files), Held: held,
+		Note: "random bytes, empty file, tar file, plain zstd stream"})
+}
+
+// allLocksAndLogs reports whether a repository holds only its lock files
+// and an empty archives/ and tmp/.
+func allLocksAndLogs(paths []string) bool {
+	for _, p := range paths {
+		if d := filepath.Base(filepath.Dir(p)); d != "locks" && d != "logs" && d != "index" {
+			return false
+		}
+	}
+	return true
+}
+
+// TestHostileArchivesInTheRepository drops the crafted archives, one with
+// a header naming server "../evil", and the garbage files straight into
+// REPO/archives/. The repository still opens, each bad file named in a
+// warning and left out of the index as import would refuse it, so neither
+// the mount nor a restore from the repository sees a hostile name.
+func TestHostileArchivesInTheRepository(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the target store a mail owner")
+	}
+	requireFUSE(t)
+	quickExit(t)
+	dir := t.TempDir()
+	repoDir := filepath.Join(dir, "repo")
+	good := filepath.Join(dir, "good.mva")
+	craftArchive(t, good, archive.Header{Created: 1794000000e9}, []craftFolder{goodFolder()})
+	mustMV(t, "import", "--repo", repoDir, good)
+	arch := filepath.Join(repoDir, "archives")
+	for i, c := range hostileCases() {
+		craftArchive(t, filepath.Join(arch, fmt.Sprintf("20261118T%06dZ-mail1-staff-%08d.mva", i, i)),
+			archive.Header{Created: int64(1795000000+i) * 1e9}, []craftFolder{c.folder})
+	}
+	badHeader := filepath.Join(arch, "20261119T000000Z-evil-evil-00000000.mva")
+	craftArchive(t, badHeader, archive.Header{Server: "../evil", Group: "a/b", Created: 1795100000e9}, []craftFolder{goodFolder()})
+	garbage := garbageFiles(t, t.TempDir())
+	for _, g := range garbage {
+		data, _ := os.ReadFile(g)
+		os.WriteFile(filepath.Join(arch, filepath.Base(g)), data, 0o644)
+	}
+
+	r := mv(t, "ls", "--repo", repoDir, "/")
+	for _, g := range append(garbage, badHeader) {
+		if !strings.Contains(r.stderr, filepath.Base(g)) {
+			t.Errorf("ls does not name the bad archive %s:\n%s", filepath.Base(g), r.stderr)
+		}
+	}
+	if strings.Contains(r.stdout, "evil") {
+		t.Errorf("ls shows the server of the bad header:\n%s", r.stdout)
+	}
+
+	mnt := filepath.Join(dir, "mnt")
+	m := startMount(t, repoDir, mnt)
+	out, err := exec.Command("ls", "-1aR", mnt).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ls -aR of the mount: %v\n%s", err, out)
+	}
+	shown := 0
+	for _, block := range strings.Split(string(out), "\n\n") {
+		lines := strings.Split(strings.TrimSpace(block), "\n")
+		for _, l := range lines[1:] {
+			// go-fuse lists no "." and "..": any such entry came from an archive.
+			if l == "." || l == ".." || strings.Contains(l, "evil") {
+				t.Errorf("the mount shows %q in %s", l, lines[0])
+			}
+			shown++
+		}
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "mail1", "staff", "ok@example.org", "INBOX", "cur", "1795000000.M1P1.mail1,S=21:2,S")); err != nil {
+		t.Errorf("the good message is not in the mount: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "..", "evil")); err == nil {
+		t.Errorf("something named evil beside the mount")
+	}
+	m.stop(t)
+
+	sandbox, store := hostileTarget(t)
+	before := treeState(t, sandbox)
+	r = mv(t, "restore", "--repo", repoDir, "/mail1", "--to", "maildir:"+store+"/%d/%n/Maildir")
+	outside, lost := escaped(before, treeState(t, sandbox), store)
+	if len(outside) > 0 || len(lost) > 0 {
+		t.Errorf("restore from the repository wrote outside the target %v or lost %v", outside, lost)
+	}
+	if r.code != exitOK || strings.Contains(r.stdout, "evil") || strings.Contains(r.stderr, "not restored") {
+		t.Errorf("restore from the repository: exit %d, want %d, with none of the refused archives\n%s%s", r.code, exitOK, r.stdout, r.stderr)
+	}
+	if testing.Verbose() {
+		t.Logf("restore from the repository:\n%s%s", r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(store, "example.org", "ok", "Maildir", "cur", "1795000000.M1P1.mail1,S=21:2,S")); err != nil {
+		t.Errorf("the good folder was not restored: %v", err)
+	}
+	figures.Record(t, figures.Row{Suite: "hostile", What: "hostile archives dropped into archives/ (ls, mount, restore)", Tried: len(hostileCases()) + 1 + len(garbage),
+		Held: map[bool]int{true: len(hostileCases()) + 1 + len(garbage)}[!t.Failed()], Lost: len(outside) + len(lost), Note: fmt.Sprintf("%d entries listed in the mount", shown)})
+}
