@@ -59,9 +59,11 @@ const (
 
 // trailerLimit bounds the decompressed size of a trailer frame of n
 // compressed bytes. The tables are mostly hashes and varints, which compress
-// little, so a much larger claim is a zstd bomb, not a trailer.
+// little (a real trailer shrinks by less than a third), so a much larger
+// claim is a zstd bomb, not a trailer: a file cannot make a reader allocate
+// more than 32 times its size, plus 1 MiB.
 func trailerLimit(n int64) int64 {
-	return min(MaxTrailer, 256*n+1<<20)
+	return min(MaxTrailer, 32*n+1<<20)
 }
 
 func corruptf(format string, args ...any) error {

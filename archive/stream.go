@@ -214,7 +214,9 @@ func (s *StreamReader) nextFrame(boundary bool) error {
 	}
 	limit := int64(maxFrameCompressed)
 	if boundary {
-		limit = MaxTrailer
+		// A frame at a record boundary may be the trailer, which is no
+		// larger than the tables of what the stream held so far.
+		limit = max(limit, s.trailerBound()+s.trailerBound()/64+64<<10)
 	}
 	src := streamSource{r: s.in, buf: append(s.zbuf[:0], m[:]...), limit: int(limit)}
 	_, err := walkFrame(&src)
@@ -228,7 +230,7 @@ func (s *StreamReader) nextFrame(boundary bool) error {
 	s.off += int64(len(s.zbuf))
 	limit = MaxFrameSize
 	if boundary {
-		limit = max(limit, trailerLimit(int64(len(s.zbuf))))
+		limit = max(limit, min(trailerLimit(int64(len(s.zbuf))), s.trailerBound()))
 	}
 	p, err := decodeFrame(s.zbuf, s.frame, limit, -1)
 	if err != nil {
@@ -242,6 +244,15 @@ func (s *StreamReader) nextFrame(boundary bool) error {
 	s.seen.Frames = append(s.seen.Frames, Frame{FileOffset: start, CompressedLen: int64(len(s.zbuf)),
 		Len: int64(len(p)), LogicalOffset: s.logical})
 	return nil
+}
+
+// trailerBound is the most a trailer record can take after the records
+// read so far: the header, and each frame, blob and folder table entry at
+// most 64 bytes. A stream cannot make the reader buffer a larger "trailer"
+// without first sending the records it would list.
+func (s *StreamReader) trailerBound() int64 {
+	n := int64(len(s.seen.Frames) + len(s.seen.Blobs) + len(s.seen.Folders) + 1)
+	return min(MaxTrailer, maxHeader+1<<20+64*n)
 }
 
 // readTrailer checks the trailer record, which must fill a frame of its

@@ -142,7 +142,7 @@ type frameInfo struct {
 	checksum bool
 }
 
-var errFrameTooLarge = errors.New("frame too large")
+var errFrameTooLarge = errors.New("frame larger than a frame can be here (a data frame, or a trailer listing the records read so far)")
 
 // walkFrame reads the rest of a zstd frame whose magic number has been
 // read already. It follows the block headers without decompressing, so that
