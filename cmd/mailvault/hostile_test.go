@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -431,4 +432,187 @@ func TestHostileArchivesInTheRepository(t *testing.T) {
 	}
 	figures.Record(t, figures.Row{Suite: "hostile", What: "hostile archives dropped into archives/ (ls, mount, restore)", Tried: len(hostileCases()) + 1 + len(garbage),
 		Held: map[bool]int{true: len(hostileCases()) + 1 + len(garbage)}[!t.Failed()], Lost: len(outside) + len(lost), Note: fmt.Sprintf("%d entries listed in the mount", shown)})
+}
+
+// mvPeak runs the binary with stdin from file (or none) and returns what
+// it did and its peak resident memory in MiB, as /usr/bin/time measures it
+// (the rusage of a child the test forks itself would carry the test's own
+// peak), or -1 without /usr/bin/time.
+func mvPeak(t *testing.T, stdin string, args ...string) (result, int64) {
+	t.Helper()
+	rssFile := filepath.Join(t.TempDir(), "rss")
+	cmd := exec.Command(binary, args...)
+	if _, err := os.Stat("/usr/bin/time"); err == nil {
+		cmd = exec.Command("/usr/bin/time", append([]string{"-f", "%M", "-o", rssFile, binary}, args...)...)
+	}
+	if stdin != "" {
+		f, err := os.Open(stdin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd.Stdin = f
+	}
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(rssFile)
+	if err != nil {
+		return r, -1
+	}
+	// time writes "Command exited with non-zero status N" before the figure.
+	lines := strings.Fields(string(b))
+	kib, err := strconv.ParseInt(lines[len(lines)-1], 10, 64)
+	if err != nil {
+		t.Fatalf("/usr/bin/time wrote %q", b)
+	}
+	return r, kib >> 10
+}
+
+// zstdHeader is the start of a zstd frame with no declared size, a
+// checksum and a 4 MiB window.
+var zstdHeader = []byte{0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x50}
+
+// bombFrame is a zstd frame of exactly size bytes: raw blocks of zeros to
+// fill, then RLE blocks that decode to n bytes in 4 bytes each.
+func bombFrame(size, n int) []byte {
+	const block = 128 << 10
+	rle := (n + block - 1) / block
+	b := append([]byte(nil), zstdHeader...)
+	pad := size - len(b) - 4*rle - 4
+	for pad > 0 {
+		s := min(pad-3, block)
+		if pad-3-s > 0 && pad-3-s < 3 { // leave room for one more header
+			s -= 3
+		}
+		h := uint32(s) << 3
+		b = append(b, byte(h), byte(h>>8), byte(h>>16))
+		b = append(b, make([]byte, s)...)
+		pad -= 3 + s
+	}
+	for i := 0; i < rle; i++ {
+		h := uint32(block)<<3 | 1<<1
+		if i == rle-1 {
+			h |= 1
+		}
+		b = append(b, byte(h), byte(h>>8), byte(h>>16), 'x')
+	}
+	return append(b, 0, 0, 0, 0)
+}
+
+// rawFrame is a zstd frame of raw blocks holding n bytes: as large as it
+// decodes to, so a reader that buffers it holds n bytes.
+func rawFrame(n int) []byte {
+	const block = 128 << 10
+	b := append([]byte(nil), zstdHeader...)
+	for n > 0 {
+		s := min(n, block)
+		n -= s
+		h := uint32(s) << 3
+		if n == 0 {
+			h |= 1
+		}
+		b = append(b, byte(h), byte(h>>8), byte(h>>16))
+		b = append(b, make([]byte, s)...)
+	}
+	return append(b, 0, 0, 0, 0)
+}
+
+// TestZstdBombs feeds restore -f, restore -f -, and import archives whose
+// frames decompress to gigabytes or are hundreds of megabytes of raw
+// blocks. Each is refused as damaged, naming the offset, with the peak
+// memory of the process far below what the frames claim.
+func TestZstdBombs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the target store a mail owner")
+	}
+	quickExit(t)
+	dir := t.TempDir()
+
+	// An archive with one incompressible message in one frame, then the
+	// same file with that frame swapped for a bomb of the same length.
+	body := make([]byte, 3<<20)
+	rand.Read(body)
+	m, _ := craftMessage("cur", fmt.Sprintf("1795000000.M1P1.mail1,S=%d:2,S", len(body)), body)
+	valid := filepath.Join(dir, "valid.mva")
+	craftArchive(t, valid, archive.Header{Created: 1795000000e9}, []craftFolder{{Folder: archive.Folder{User: "ok@example.org", Name: "INBOX",
+		Messages: []archive.Message{m}}, data: [][]byte{body}}})
+	ar, err := archive.OpenFile(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := ar.Trailer().Frames[0]
+	ar.Close()
+	file, _ := os.ReadFile(valid)
+	swapped := append([]byte(nil), file...)
+	copy(swapped[fr.FileOffset:], bombFrame(int(fr.CompressedLen), 4<<30))
+	header := file[:fr.FileOffset]
+
+	raw := figures.Size(128<<20, 512<<20)
+	cases := []struct {
+		name string
+		data []byte
+	}{
+		{"data frame swapped for a 4 GiB bomb", swapped},
+		{"a 4 GiB bomb after the header", append(append([]byte(nil), header...), bombFrame(200<<10, 4<<30)...)},
+		{fmt.Sprintf("%d MiB of raw blocks after the header", raw>>20), append(append([]byte(nil), header...), rawFrame(raw)...)},
+	}
+	held := 0
+	var peak int64
+	for i, c := range cases {
+		f := filepath.Join(dir, fmt.Sprintf("bomb%d.mva", i))
+		if err := os.WriteFile(f, c.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sandbox, store := hostileTarget(t)
+		to := "maildir:" + store + "/%d/%n/Maildir"
+		before := treeState(t, sandbox)
+		ok := true
+		for _, run := range []struct {
+			stdin string
+			args  []string
+			want  int
+		}{
+			{"", []string{"restore", "-f", f, "/mail1", "--to", to}, exitCorrupt},
+			{f, []string{"restore", "-f", "-", "/mail1", "--to", to}, exitCorrupt},
+			{"", []string{"import", "--repo", filepath.Join(dir, "repo"), f}, exitCorrupt},
+			{f, []string{"import", "--repo", filepath.Join(dir, "repo"), "-"}, exitCorrupt},
+		} {
+			want := run.want
+			if i == 0 && run.stdin == "" && run.args[0] == "restore" {
+				want = exitPartial // the trailer is intact: the message is named, the rest goes on
+			}
+			r, rss := mvPeak(t, run.stdin, run.args...)
+			peak = max(peak, rss)
+			t.Logf("%s: %s: exit %d, peak RSS %d MiB: %s", c.name, strings.Join(run.args[:2], " "), r.code, rss, strings.TrimSpace(r.stderr))
+			if r.code != want || !strings.Contains(r.stderr, "offset") {
+				t.Errorf("%s: %s: exit %d, want %d naming the offset\n%s", c.name, strings.Join(run.args, " "), r.code, want, r.stderr)
+				ok = false
+			}
+			if rss > int64(raw>>21) { // a reader that buffered the raw frame would hold all of it
+
+				t.Errorf("%s: %s: peak RSS %d MiB", c.name, strings.Join(run.args[:2], " "), rss)
+				ok = false
+			}
+		}
+		if out, lost := escaped(before, treeState(t, sandbox), store); len(out) > 0 || len(lost) > 0 {
+			t.Errorf("%s: wrote outside %v, lost %v", c.name, out, lost)
+			ok = false
+		}
+		if names, _ := filepath.Glob(filepath.Join(dir, "repo", "archives", "*")); len(names) > 0 {
+			t.Errorf("%s: import left %v", c.name, names)
+			ok = false
+		}
+		if ok {
+			held++
+		}
+	}
+	figures.Record(t, figures.Row{Suite: "hostile", What: "zstd bombs (restore -f, -f -, import)", Tried: len(cases), Held: held,
+		Note: fmt.Sprintf("4 GiB bombs, %d MiB raw frame; peak RSS %d MiB (race build: %v)", raw>>20, peak, raceEnabled)})
 }
