@@ -10,17 +10,31 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 )
 
 // Default is the group of every user no line claims.
 const Default = "user"
 
-// maxLine bounds a line of a groups file; a longer one is refused rather than
-// compiled into a huge automaton.
-const maxLine = 4096
+// Limits that keep a hostile or mistaken groups file from taking the memory
+// and time of a huge automaton; a real file is a few short lines.
+const (
+	// maxLine bounds a line of a groups file.
+	maxLine = 4096
+	// maxFile bounds the whole file.
+	maxFile = 1 << 20
+	// maxProg bounds the size of one expression as compiled: about the
+	// number of automaton instructions, repetitions counted out. Go's
+	// parser refuses a{1001} and (a{1000}){1000}, but (a|b){999} repeated
+	// 400 times on one line compiles to 300 MiB.
+	maxProg = 20000
+	// maxTotalProg bounds all expressions of the file together.
+	maxTotalProg = 500000
+)
 
 // Rule is one NAME=REGEX line.
 type Rule struct {
@@ -40,7 +54,12 @@ func Load(path string) (*Set, error) {
 	if path == "" {
 		return &Set{}, nil
 	}
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read groups file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read groups file: %w", err)
 	}
@@ -53,7 +72,11 @@ func Load(path string) (*Set, error) {
 
 // Parse parses the text of a groups file.
 func Parse(data []byte) (*Set, error) {
+	if len(data) > maxFile {
+		return nil, fmt.Errorf("more than %d bytes: a groups file holds a few NAME=REGEX lines", maxFile)
+	}
 	s := &Set{}
+	total := 0
 	seen := map[string]int{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 1024), maxLine)
@@ -75,6 +98,17 @@ func Parse(data []byte) (*Set, error) {
 		if first, dup := seen[name]; dup {
 			return nil, fmt.Errorf("line %d: group %q already defined on line %d", n, name, first)
 		}
+		parsed, err := syntax.Parse(expr, syntax.Perl)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: bad regular expression for group %q: %v", n, name, err)
+		}
+		size := progSize(parsed, maxProg+1)
+		if size > maxProg {
+			return nil, fmt.Errorf("line %d: the regular expression for group %q is too large (more than %d instructions once its repetitions are counted out)", n, name, maxProg)
+		}
+		if total += size; total > maxTotalProg {
+			return nil, fmt.Errorf("line %d: the regular expressions up to here are too large together (more than %d instructions)", n, maxTotalProg)
+		}
 		re, err := regexp.Compile(`^(?:` + expr + `)$`)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: bad regular expression for group %q: %v", n, name, err)
@@ -86,6 +120,37 @@ func Parse(data []byte) (*Set, error) {
 		return nil, fmt.Errorf("line %d: %w", n+1, err)
 	}
 	return s, nil
+}
+
+// progSize estimates the instructions re compiles to, counting a repeated
+// expression once per repetition, as the compiler does. It stops counting
+// past limit, so a huge expression costs no more than a small one.
+func progSize(re *syntax.Regexp, limit int) int {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return len(re.Rune) + 1
+	case syntax.OpStar, syntax.OpPlus, syntax.OpQuest, syntax.OpCapture:
+		return progSize(re.Sub[0], limit) + 2
+	case syntax.OpRepeat:
+		n := re.Max
+		if n < 0 {
+			n = re.Min + 1
+		}
+		sub := progSize(re.Sub[0], limit) + 2
+		if n > 0 && sub > limit/n {
+			return limit + 1
+		}
+		return sub * max(n, 1)
+	case syntax.OpConcat, syntax.OpAlternate:
+		total := 1
+		for _, sub := range re.Sub {
+			if total += progSize(sub, limit) + 1; total > limit {
+				return limit + 1
+			}
+		}
+		return total
+	}
+	return 1
 }
 
 // Match returns the group of a user id.

@@ -1,8 +1,12 @@
 package groups
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mailvault/mailvault/internal/figures"
 )
 
 func TestMatchFirstLineWins(t *testing.T) {
@@ -113,4 +117,56 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = s.Match("alice@example.org")
 	})
+}
+
+// TestHostileGroupsFiles: expressions that would compile into huge
+// automata, and files too large to be a groups file, are refused quickly
+// with the line number, before anything is compiled.
+func TestHostileGroupsFiles(t *testing.T) {
+	tried, held := 0, 0
+	defer func() {
+		figures.Record(t, figures.Row{Suite: "hostile", What: "hostile groups files refused with the line", Tried: tried, Held: held,
+			Note: "regex blow-ups, long lines, 1 MiB+ files"})
+	}()
+	for _, tc := range []struct {
+		name, file, want string
+	}{
+		{"nested repetition", "ok=a\nbomb=(a{1000}){1000}\n", "line 2: bad regular expression"},
+		{"repeat count", "bomb=a{1001}\n", "line 1: bad regular expression"},
+		{"long repeated alternation", "x=y\n\nbomb=" + strings.Repeat("(a|b){999}", 400)[:4000] + "\n", "line 3: the regular expression for group \"bomb\" is too large"},
+		{"repeated classes", "bomb=" + strings.Repeat("[a-z]{1000}", 360) + "\n", "line 1: the regular expression for group \"bomb\" is too large"},
+		{"line too long", "bomb=" + strings.Repeat("a", 5000) + "\n", "line 1: bufio.Scanner: token too long"},
+		{"many large lines", manyLines(400, "[a-z]{900}"), "too large together"},
+		{"file too large", manyLines(40000, "(alice|bob)@example\\.org"), "more than 1048576 bytes"},
+		{"NUL in a name", "a\x00=b\n", "line 1:"},
+	} {
+		tried++
+		start := time.Now()
+		_, err := Parse([]byte(tc.file))
+		d := time.Since(start)
+		switch {
+		case err == nil || !strings.Contains(err.Error(), tc.want):
+			t.Errorf("%s: Parse: %v, want %q", tc.name, err, tc.want)
+		case d > 2*time.Second:
+			t.Errorf("%s: took %v", tc.name, d)
+		default:
+			held++
+		}
+	}
+	// A large file of sane lines is fine, and matching stays quick.
+	s, err := Parse([]byte(manyLines(5000, "u[0-9]+@example\\.org")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := s.Match("nobody@example.net"); g != Default {
+		t.Errorf("Match = %q", g)
+	}
+}
+
+func manyLines(n int, expr string) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "g%d=%s\n", i, expr)
+	}
+	return b.String()
 }
