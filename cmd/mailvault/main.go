@@ -63,6 +63,7 @@ type partialError struct{ msg string }
 func (e partialError) Error() string { return e.msg }
 
 func main() {
+	limitMemory(os.Args[1:])
 	stop := startProfile()
 	code := run(os.Args[1:], os.Stdout, os.Stderr)
 	stop()
