@@ -6,7 +6,7 @@ FUZZTIME ?= 5s
 # Demo state lives outside the clone so that a second run starts clean.
 DEMO     ?= $(or $(TMPDIR),/tmp)/mailvault-demo
 
-.PHONY: build test unit race lint fuzz bench bench-scale gobench reliability demo clean
+.PHONY: install build test unit race lint fuzz bench bench-scale gobench reliability demo clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mailvault
@@ -58,6 +58,15 @@ reliability:
 	MAILVAULT_RELIABILITY=bench MAILVAULT_FIGURES=$(FIGURES) \
 	  $(GO) test -timeout 120m -count=1 $(PKGS)
 	$(GO) run ./internal/tools/figtable $(FIGURES)
+
+# The binary, the systemd units and (when there is none) the example
+# configuration; then: systemctl enable --now mailvault-backup@-.timer
+PREFIX ?= /usr/local
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/mailvault
+	install -D -m 0644 dist/systemd/mailvault-backup@.service $(DESTDIR)/etc/systemd/system/mailvault-backup@.service
+	install -D -m 0644 dist/systemd/mailvault-backup@.timer $(DESTDIR)/etc/systemd/system/mailvault-backup@.timer
+	[ -e $(DESTDIR)/etc/mailvault/mailvault.toml ] || install -D -m 0600 dist/mailvault.toml $(DESTDIR)/etc/mailvault/mailvault.toml
 
 demo: build
 	./scripts/demo.sh "$(DEMO)"

@@ -83,11 +83,17 @@ backed up and the run ends PARTIAL with exit code 3.`,
 			fs.BoolVar(&e.quiet, "quiet", false, "print nothing but errors")
 			fs.BoolVar(&e.json, "json", false, "print the summary as JSON")
 		},
-		run: func(e *env, args []string) error { return runBackup(e, &bf, args) },
+		run:        func(e *env, args []string) error { return runBackup(e, &bf, args) },
+		configArgs: []string{"source"},
 	})
 }
 
 func runBackup(e *env, bf *backupFlags, args []string) error {
+	// The configuration file's source stands first unless the command line
+	// names a store: 'mailvault backup /staff' backs up one group of it.
+	if src := e.configArgs["source"]; src != "" && (len(args) == 0 || len(args) == 1 && !strings.Contains(args[0], ":")) {
+		args = append([]string{src}, args...)
+	}
 	if len(args) < 1 || len(args) > 2 {
 		return usagef("want a source 'maildir:TEMPLATE' and an optional scope")
 	}

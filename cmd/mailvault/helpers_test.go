@@ -20,6 +20,8 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	// The machine's /etc/mailvault/mailvault.toml must not steer the tests.
+	os.Setenv("MAILVAULT_CONFIG", "none")
 	dir, err := os.MkdirTemp("", "mailvault-bin-")
 	if err != nil {
 		panic(err)

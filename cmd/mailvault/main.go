@@ -35,6 +35,9 @@ type command struct {
 	help    string // more text for --help
 	run     func(env *env, args []string) error
 	flags   func(fs *flag.FlagSet, env *env)
+	// configArgs are keys of the configuration file that stand for
+	// arguments ([backup] source); run finds them in env.configArgs.
+	configArgs []string
 }
 
 var commands []*command
@@ -48,6 +51,8 @@ type env struct {
 	quiet   bool
 	stdout  io.Writer
 	stderr  io.Writer
+	// configArgs holds the values of the command's configArgs keys.
+	configArgs map[string]string
 }
 
 // usageError is a mistake on the command line.
@@ -102,9 +107,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr, repoDir: os.Getenv("MAILVAULT_REPO")}
 	fs := flag.NewFlagSet("mailvault "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	// The file is checked against every command's flags before this
+	// command's are bound: checking binds them to a scratch set.
+	cfg, err := loadConfig(configPath(rest))
+	if err == nil {
+		err = cfg.check()
+	}
 	fs.StringVar(&e.repoDir, "repo", e.repoDir, "repository `directory` (default $MAILVAULT_REPO)")
+	fs.String("config", defaultConfig, "configuration `file` of flag defaults ($MAILVAULT_CONFIG; 'none' for no file)")
 	if cmd.flags != nil {
 		cmd.flags(fs, e)
+	}
+	if err == nil {
+		e.configArgs, err = cfg.apply(fs, cmd)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "mailvault: %v\nhint: see README, \"The configuration file\"\n", err)
+		return exitUsage
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: mailvault %s [flags] %s\n\n%s\n", cmd.name, cmd.args, cmd.summary)
