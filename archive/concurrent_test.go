@@ -53,7 +53,7 @@ func TestFrameCache(t *testing.T) {
 	loads := 0
 	load := func() ([]byte, error) { loads++; return []byte{1}, nil }
 	for _, i := range []int{0, 1, 0, 2, 0} {
-		if _, err := c.get(i, load); err != nil {
+		if _, err := c.get(frameKey{nil, i}, load); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -61,7 +61,33 @@ func TestFrameCache(t *testing.T) {
 	if loads != 3 {
 		t.Errorf("%d loads, want 3", loads)
 	}
-	if _, ok := c.byIdx[1]; ok || c.lru.Len() != 2 {
+	if _, ok := c.byIdx[frameKey{nil, 1}]; ok || c.lru.Len() != 2 {
 		t.Errorf("frame 1 should have been evicted; %d cached", c.lru.Len())
+	}
+}
+
+// TestSharedFrameCache: Readers sharing a FrameCache keep their frames
+// apart and within the one bound, and a Reader forgotten leaves nothing.
+func TestSharedFrameCache(t *testing.T) {
+	c := NewFrameCache(3)
+	a, b := &Reader{}, &Reader{}
+	a.UseCache(c)
+	b.UseCache(c)
+	loads := 0
+	for _, k := range []frameKey{{a, 0}, {b, 0}, {a, 0}, {b, 1}, {a, 1}} {
+		if _, err := c.c.get(k, func() ([]byte, error) { loads++; return []byte{byte(k.idx)}, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a0, b0, b1, a1 load; a0 again is cached; a1 evicts b0, the least recent.
+	if loads != 4 || c.c.lru.Len() != 3 {
+		t.Errorf("%d loads, %d cached; want 4 and 3", loads, c.c.lru.Len())
+	}
+	if _, ok := c.c.byIdx[frameKey{b, 0}]; ok {
+		t.Error("b's frame 0 should have been evicted")
+	}
+	a.Forget()
+	if c.c.lru.Len() != 1 {
+		t.Errorf("after a.Forget, %d frames cached, want b's one", c.c.lru.Len())
 	}
 }

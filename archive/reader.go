@@ -16,6 +16,7 @@ type Reader struct {
 	dataLen int64
 	err     error // a bad frame table given to OpenFrames; every read returns it
 	cache   *frameCache
+	shared  bool // cache is a FrameCache of several Readers
 }
 
 // Open reads the footer, the trailer and the header of an archive of size
@@ -90,8 +91,26 @@ func (r *Reader) Header() Header { return r.header }
 func (r *Reader) Trailer() *Trailer { return r.trailer }
 
 // SetCacheFrames sets how many decoded frames the Reader keeps (default
-// DefaultCacheFrames); 0 turns the cache off.
-func (r *Reader) SetCacheFrames(n int) { r.cache.setMax(n) }
+// DefaultCacheFrames, in a cache of its own); 0 turns the cache off.
+func (r *Reader) SetCacheFrames(n int) {
+	if r.shared {
+		r.cache, r.shared = newFrameCache(n), false
+		return
+	}
+	r.cache.setMax(n)
+}
+
+// UseCache makes the Reader keep its decoded frames in c, shared with other
+// Readers, instead of a cache of its own. Call it before the first read.
+func (r *Reader) UseCache(c *FrameCache) { r.cache, r.shared = c.c, true }
+
+// Forget drops the Reader's frames from a shared cache, when the Reader is
+// no longer used.
+func (r *Reader) Forget() {
+	if r.shared {
+		r.cache.forget(r)
+	}
+}
 
 // readAt reads n bytes at off; a file that ends first is truncated.
 func readAt(r io.ReaderAt, off, n int64) ([]byte, error) {
@@ -194,7 +213,7 @@ func readTrailer(r io.ReaderAt, ft footer, dataStart int64) (*Trailer, error) {
 
 // frame returns the decoded frame i, from the cache when it is there.
 func (r *Reader) frame(i int) ([]byte, error) {
-	return r.cache.get(i, func() ([]byte, error) {
+	return r.cache.get(frameKey{r, i}, func() ([]byte, error) {
 		f := r.trailer.Frames[i]
 		z, err := readAt(r.r, f.FileOffset, f.CompressedLen)
 		if err != nil {

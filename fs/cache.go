@@ -73,3 +73,17 @@ func (l *listing) get() ([]index.Message, error) {
 	l.once.Do(func() { l.msgs, l.err = l.src.Messages(l.id) })
 	return l.msgs, l.err
 }
+
+// Stats is what the mount holds in memory.
+type Stats struct {
+	CacheBytes, CacheLimit int64
+	CacheMessages          int
+}
+
+// Stats returns the message cache's use.
+func (fsys *FS) Stats() Stats {
+	c := fsys.cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stats{CacheBytes: c.size, CacheLimit: c.limit, CacheMessages: c.order.Len()}
+}

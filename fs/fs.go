@@ -18,6 +18,12 @@ type FS struct {
 	src   Source
 	cache *blobCache
 
+	// Set by Mount before the first request, read-only after.
+	top     *access   // the directories above users
+	private *access   // users' trees without AllowOther
+	perUser bool      // each user's tree is owned by its mail's owner
+	owners  *OwnerMap // nil: the owners of the store
+
 	mu      sync.Mutex
 	gen     uint64              // bumped by Changed: dynamic directories list again
 	dynamic map[uint64]*dirNode // listed dynamic directories, by inode
@@ -45,7 +51,7 @@ func (fsys *FS) Root() gofs.InodeEmbedder {
 	if err != nil {
 		logf("mount: cannot list snapshots: %v", err)
 	}
-	return &dirNode{fsys: fsys, e: entry{name: "", ino: 1, mtime: latest[""], dynamic: true, load: fsys.root, what: "the root"}}
+	return &dirNode{fsys: fsys, e: entry{name: "", ino: 1, mtime: latest[""], dynamic: true, load: fsys.root, acc: fsys.top, what: "the root"}}
 }
 
 // root lists the latest view's servers and .snapshots.
@@ -56,7 +62,7 @@ func (fsys *FS) root() ([]entry, error) {
 	}
 	latest, _ := fsys.latest("")
 	return append(out, entry{name: snapshotsDir, ino: inoOf("snapshots"), mtime: latest[""], dynamic: true,
-		load: fsys.snapshotTimes, what: snapshotsDir}), nil
+		load: fsys.snapshotTimes, acc: fsys.top, what: snapshotsDir}), nil
 }
 
 // latest maps each server (or, given a server, each of its groups) to the
@@ -132,7 +138,7 @@ func (fsys *FS) servers(v view) ([]entry, error) {
 			continue
 		}
 		out = append(out, entry{name: s, ino: inoOf("server", v.name, s), mtime: mtimes[s], dynamic: true,
-			load: func() ([]entry, error) { return fsys.groups(v, s) }, what: v.where(s)})
+			load: func() ([]entry, error) { return fsys.groups(v, s) }, acc: fsys.top, what: v.where(s)})
 	}
 	return out, nil
 }
@@ -178,7 +184,7 @@ func (fsys *FS) groups(v view, server string) ([]entry, error) {
 			continue
 		}
 		out = append(out, entry{name: g, ino: inoOf("group", v.name, server, g), mtime: mtimes[g], dynamic: true,
-			load: func() ([]entry, error) { return fsys.users(v, server, g) }, what: v.where(server + "/" + g)})
+			load: func() ([]entry, error) { return fsys.users(v, server, g) }, acc: fsys.top, what: v.where(server + "/" + g)})
 	}
 	return out, nil
 }
@@ -193,9 +199,9 @@ func (fsys *FS) users(v view, server, group string) ([]entry, error) {
 		if !usableName(u.Name) {
 			continue
 		}
-		t := tree{fsys: fsys, v: v, u: u}
+		t := tree{fsys: fsys, v: v, u: u, acc: fsys.userAccess(u)}
 		out = append(out, entry{name: u.Name, ino: t.ino("user"), mtime: u.Time,
-			load: t.top, what: t.where("")})
+			load: t.top, acc: t.acc, what: t.where("")})
 	}
 	return out, nil
 }
@@ -215,6 +221,7 @@ type tree struct {
 	fsys *FS
 	v    view
 	u    index.User
+	acc  *access // of every entry in the tree
 }
 
 func (t tree) ino(tag string, parts ...string) uint64 {
@@ -247,7 +254,7 @@ func (t tree) folderEntries(ft *folderTree, path []string) []entry {
 				mtime = f.NewMtime
 			}
 			out = append(out, entry{name: sub, ino: t.ino("subdir", f.Name, sub), mtime: mtime,
-				load: func() ([]entry, error) { return t.messages(f, l, sub) }, what: where + "/" + sub})
+				load: func() ([]entry, error) { return t.messages(f, l, sub) }, acc: t.acc, what: where + "/" + sub})
 		}
 		controls, err := t.fsys.src.Controls(f.Listing)
 		if err != nil {
@@ -269,7 +276,7 @@ func (t tree) folderEntries(ft *folderTree, path []string) []entry {
 			// stay the same.
 			ino := inoOf("control", t.u.Server, t.u.Group, t.u.Name, f.Name, c.Name, string(c.Data))
 			out = append(out, entry{name: c.Name, ino: ino,
-				mtime: c.Mtime, size: int64(len(c.Data)), data: c.Data, nlink: 1, what: where + "/" + c.Name})
+				mtime: c.Mtime, size: int64(len(c.Data)), data: c.Data, nlink: 1, acc: t.acc, what: where + "/" + c.Name})
 		}
 	}
 	for _, name := range ft.names() {
@@ -279,7 +286,7 @@ func (t tree) folderEntries(ft *folderTree, path []string) []entry {
 			mtime = max(kid.folder.CurMtime, kid.folder.NewMtime)
 		}
 		out = append(out, entry{name: name, ino: t.ino("folder", strings.Join(kpath, "/")), mtime: mtime,
-			load: func() ([]entry, error) { return t.folderEntries(kid, kpath), nil }, what: where + "/" + name})
+			load: func() ([]entry, error) { return t.folderEntries(kid, kpath), nil }, acc: t.acc, what: where + "/" + name})
 	}
 	return out
 }
@@ -300,7 +307,7 @@ func (t tree) messages(f *index.Folder, l *listing, sub string) ([]entry, error)
 			continue
 		}
 		out = append(out, entry{name: m.Name, ino: messageIno(t.u, f, m), mtime: m.Mtime, size: m.Size, nlink: m.Nlink, blob: &m.Blob,
-			what: t.where(f.Name + "/" + sub + "/" + m.Name)})
+			acc: t.acc, what: t.where(f.Name + "/" + sub + "/" + m.Name)})
 	}
 	return out, nil
 }
@@ -326,12 +333,18 @@ func usableName(name string) bool {
 
 // MountOptions are the choices of the admin.
 type MountOptions struct {
-	AllowOther bool // let users other than the one mounting see the tree
-	Debug      bool
+	// AllowOther lets other local users in, each to their own mail's
+	// tree (see access.go).
+	AllowOther bool
+	// Owners, with AllowOther, names the owner of each user's tree; nil
+	// takes the owner the user's folders had in the store.
+	Owners *OwnerMap
+	Debug  bool
 }
 
 // Mount mounts the file system at dir and returns the running server.
 func Mount(dir string, fsys *FS, opt MountOptions) (*fuse.Server, error) {
+	fsys.setAccess(opt)
 	long := time.Hour
 	o := &gofs.Options{
 		EntryTimeout:    &long,
@@ -344,10 +357,12 @@ func Mount(dir string, fsys *FS, opt MountOptions) (*fuse.Server, error) {
 			DisableXAttrs: true,
 			Debug:         opt.Debug,
 			MaxReadAhead:  1 << 20,
-			// Not "ro": on a read-only mount access(W_OK) fails with EROFS,
-			// which Dovecot takes for an error; without write bits it gets
-			// EACCES and opens the folders read-only. No node implements
-			// a write operation, and Open refuses write modes.
+			// default_permissions: the kernel enforces the modes and
+			// owners (access.go). Not "ro": on a read-only mount
+			// access(W_OK) fails with EROFS, which Dovecot takes for an
+			// error; without write bits it gets EACCES and opens the
+			// folders read-only. No node implements a write operation,
+			// and Open refuses write modes.
 			Options: []string{"default_permissions"},
 		},
 	}

@@ -15,13 +15,6 @@ import (
 	"github.com/mailvault/mailvault/archive"
 )
 
-// The modes of the tree: no write bits anywhere, which is also what makes
-// Dovecot open a mounted Maildir read-only instead of trying to lock it.
-const (
-	dirMode  = syscall.S_IFDIR | 0o555
-	fileMode = syscall.S_IFREG | 0o444
-)
-
 // entry is one name in a directory, with what is needed to answer stat and
 // to make its node.
 type entry struct {
@@ -39,6 +32,8 @@ type entry struct {
 	nlink uint32
 	blob  *archive.Hash // a message
 	data  []byte        // a control file, kept in the index
+	// who owns it, and its modes (see access.go)
+	acc *access
 	// what names the entry in log lines
 	what string
 }
@@ -51,8 +46,14 @@ func (e *entry) fill(a *fuse.Attr) {
 	a.Mtime, a.Mtimensec = sec, nsec
 	a.Ctime, a.Ctimensec = sec, nsec
 	a.Atime, a.Atimensec = sec, nsec
+	acc := e.acc
+	if acc == nil {
+		acc = &noAccess
+	}
+	o := acc.get()
+	a.Uid, a.Gid = o.UID, o.GID
 	if e.isDir() {
-		a.Mode = dirMode
+		a.Mode = syscall.S_IFDIR | acc.dirPerm
 		a.Nlink = 2
 		return
 	}
@@ -62,7 +63,7 @@ func (e *entry) fill(a *fuse.Attr) {
 		a.Nlink = 1
 		return
 	}
-	a.Mode = fileMode
+	a.Mode = syscall.S_IFREG | acc.filePerm
 	a.Size = uint64(e.size)
 	a.Blocks = (a.Size + 511) / 512
 	a.Nlink = max(e.nlink, 1)
@@ -152,12 +153,13 @@ func (d *dirNode) dirEntries() ([]fuse.DirEntry, syscall.Errno) {
 	}
 	list := make([]fuse.DirEntry, len(entries))
 	for i, e := range entries {
-		mode := uint32(fileMode)
+		// Only the type counts here; the kernel asks for the rest.
+		mode := uint32(syscall.S_IFREG)
 		switch {
 		case e.isDir():
-			mode = dirMode
+			mode = syscall.S_IFDIR
 		case e.link != "":
-			mode = syscall.S_IFLNK | 0o777
+			mode = syscall.S_IFLNK
 		}
 		list[i] = fuse.DirEntry{Name: e.name, Ino: e.ino, Mode: mode, Off: uint64(i + 1)}
 	}

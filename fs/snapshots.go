@@ -47,12 +47,12 @@ func (fsys *FS) snapshotTimes() ([]entry, error) {
 	for t, name := range names {
 		v := view{at: t, name: name}
 		out = append(out, entry{name: name, ino: inoOf("snapshot", name), mtime: t, dynamic: true,
-			load: func() ([]entry, error) { return fsys.servers(v) }, what: snapshotsDir + "/" + name})
+			load: func() ([]entry, error) { return fsys.servers(v) }, acc: fsys.top, what: snapshotsDir + "/" + name})
 		newest = max(newest, t)
 	}
 	if newest != 0 {
 		out = append(out, entry{name: latestLink, ino: inoOf("latest", names[newest]), mtime: newest,
-			link: names[newest], what: snapshotsDir + "/" + latestLink})
+			link: names[newest], acc: fsys.top, what: snapshotsDir + "/" + latestLink})
 	}
 	return out, nil
 }

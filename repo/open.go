@@ -28,7 +28,13 @@ type Repo struct {
 
 	mu      sync.Mutex // guards readers
 	readers map[uint32]*archiveFile
+	frames  *archive.FrameCache // the decoded frames of all readers
 }
+
+// cachedFrames bounds the decoded frames a Repo keeps, whatever the number
+// of archives read: about 32 MiB of frames of the default size. A mount
+// keeps the messages it serves in a cache of its own.
+const cachedFrames = 16
 
 // Options say how to open a repository.
 type Options struct {
@@ -80,7 +86,7 @@ func Open(dir string, opt Options) (*Repo, []Problem, error) {
 			return nil, nil, err
 		}
 	}
-	return start(&Repo{Layout: l, Catalog: cat, readers: map[uint32]*archiveFile{}, Repaired: repaired})
+	return start(&Repo{Layout: l, Catalog: cat, readers: map[uint32]*archiveFile{}, frames: archive.NewFrameCache(cachedFrames), Repaired: repaired})
 }
 
 func start(r *Repo) (*Repo, []Problem, error) {
@@ -106,7 +112,7 @@ func openPrivate(l Layout) (*Repo, []Problem, error) {
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	r := &Repo{Layout: l, Catalog: cat, readers: map[uint32]*archiveFile{}, tmpIndex: dir,
+	r := &Repo{Layout: l, Catalog: cat, readers: map[uint32]*archiveFile{}, frames: archive.NewFrameCache(cachedFrames), tmpIndex: dir,
 		Note: "the index is held by another mailvault process; read the archives directly"}
 	return start(r)
 }
@@ -278,6 +284,7 @@ func (r *Repo) closeReaders() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, a := range r.readers {
+		a.r.Forget()
 		a.f.Close()
 	}
 	r.readers = map[uint32]*archiveFile{}
@@ -338,6 +345,7 @@ func (r *Repo) reader(num uint32) (*archive.Reader, error) {
 		return nil, err
 	}
 	a := &archiveFile{f: f, r: archive.OpenFrames(f, info.Frames)}
+	a.r.UseCache(r.frames)
 	r.readers[num] = a
 	return a.r, nil
 }

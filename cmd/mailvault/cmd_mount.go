@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -16,6 +18,7 @@ import (
 
 type mountFlags struct {
 	allowOther bool
+	ownerMap   string
 	debug      bool
 	cacheMB    int64
 }
@@ -39,11 +42,26 @@ borg or rsync of the mount (exclude .snapshots/) read only new messages.
 Backups may run while the mount is up: it shows each new snapshot within
 seconds, without remounting.
 
-The mount stays in the foreground; SIGINT or SIGTERM unmounts it. A stale
-mount point left by a crashed mount is cleared first. Without --allow-other
-only the user who mounted (root) can read the tree.`,
+The mount stays in the foreground; SIGINT or SIGTERM unmounts it, SIGUSR1
+prints its goroutines, memory and cache use. A stale mount point left by a
+crashed mount is cleared first.
+
+Who can read it: without --allow-other only the user who mounted (root);
+everything is owned by that user, directories 0500, files 0400. With
+--allow-other the root, server and group directories are 0555 and each
+user's tree is owned by the owner of that mail in the store (directories
+0500, files 0400), and the kernel enforces the modes: a local user reads
+only their own mail. --owner-map FILE names the owners instead, for a host
+whose accounts differ from the mail server's: lines of 'USER UID:GID' or
+'USER ACCOUNT', '*' for every other user; a user the file does not name is
+root's alone.
+
+Memory: --cache-mb bounds the message bytes kept (one message larger than
+that is kept alone while it is read); the index's caches are fixed (about
+40 MiB); GOMEMLIMIT, unless set, is the cache plus 256 MiB.`,
 		flags: func(f *flag.FlagSet, e *env) {
-			f.BoolVar(&mf.allowOther, "allow-other", false, "let other users enter the mount (needs user_allow_other in /etc/fuse.conf for non-root)")
+			f.BoolVar(&mf.allowOther, "allow-other", false, "let each local user read their own mail's tree (needs user_allow_other in /etc/fuse.conf for non-root)")
+			f.StringVar(&mf.ownerMap, "owner-map", "", "with --allow-other, the owner of each user's tree from `FILE` ('USER UID:GID' lines) instead of the store's")
 			f.BoolVar(&mf.debug, "debug", false, "log every FUSE request")
 			f.Int64Var(&mf.cacheMB, "cache-mb", 64, "memory for recently read messages, in `MiB`")
 		},
@@ -56,6 +74,23 @@ func runMount(e *env, mf *mountFlags, args []string) error {
 		return usagef("want one mount point")
 	}
 	mnt := args[0]
+	opt := fs.MountOptions{AllowOther: mf.allowOther, Debug: mf.debug}
+	if mf.ownerMap != "" {
+		if !mf.allowOther {
+			return usagef("--owner-map needs --allow-other: without it only the mounting user can enter the mount")
+		}
+		data, err := os.ReadFile(mf.ownerMap)
+		if err != nil {
+			return usagef("owner map: %v", err)
+		}
+		if opt.Owners, err = fs.ParseOwnerMap(mf.ownerMap, data); err != nil {
+			return usagef("owner map %v", err)
+		}
+	}
+	if mf.cacheMB < 1 {
+		return usagef("--cache-mb must be at least 1")
+	}
+	limitMountMemory(mf.cacheMB << 20)
 	if note, err := fs.PrepareMountpoint(mnt); err != nil {
 		return err
 	} else if note != "" {
@@ -67,7 +102,7 @@ func runMount(e *env, mf *mountFlags, args []string) error {
 	}
 	defer r.Close()
 	fsys := fs.New(r, mf.cacheMB<<20)
-	srv, err := fs.Mount(mnt, fsys, fs.MountOptions{AllowOther: mf.allowOther, Debug: mf.debug})
+	srv, err := fs.Mount(mnt, fsys, opt)
 	if err != nil {
 		return fmt.Errorf("cannot mount at %s: %w", mnt, err)
 	}
@@ -75,14 +110,22 @@ func runMount(e *env, mf *mountFlags, args []string) error {
 	defer stopWatch()
 	fmt.Fprintf(e.stdout, "mounted %s at %s; press Ctrl-C (or send SIGTERM) to unmount\n", r.Layout, mnt)
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	done := make(chan struct{})
 	go func() { srv.Wait(); close(done) }()
-	select {
-	case s := <-sig:
-		fmt.Fprintf(e.stderr, "mailvault: %v: unmounting %s\n", s, mnt)
-	case <-done:
-		return nil // unmounted from outside (fusermount3 -u)
+wait:
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGUSR1 {
+				printStatus(e, fsys)
+				continue
+			}
+			fmt.Fprintf(e.stderr, "mailvault: %v: unmounting %s\n", s, mnt)
+			break wait
+		case <-done:
+			return nil // unmounted from outside (fusermount3 -u)
+		}
 	}
 	note, err := fs.Unmount(srv, mnt)
 	if err != nil {
@@ -96,6 +139,32 @@ func runMount(e *env, mf *mountFlags, args []string) error {
 	<-done
 	return nil
 }
+
+// memoryHeadroom is what the mount may use beside its message cache: the
+// index's caches and memtables (about 40 MiB), the nodes the kernel holds,
+// and the blobs being read.
+const memoryHeadroom = 256 << 20
+
+// limitMountMemory gives the Go runtime a soft memory limit, unless the admin
+// set GOMEMLIMIT: the collector then works harder before the mount grows
+// past its cache and headroom, rather than letting the heap double.
+func limitMountMemory(cacheBytes int64) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cacheBytes + memoryHeadroom)
+	}
+}
+
+// printStatus answers SIGUSR1: what the mount holds, so an admin (and the
+// load test) can see that goroutines and memory stay bounded.
+func printStatus(e *env, fsys *fs.FS) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	st := fsys.Stats()
+	fmt.Fprintf(e.stderr, "mailvault: mount: status: %d goroutines, %.1f MiB heap in use, %.1f MiB from the OS, cache %.1f of %.1f MiB (%d messages)\n",
+		runtime.NumGoroutine(), mib(ms.HeapInuse), mib(ms.Sys), mib(uint64(st.CacheBytes)), mib(uint64(st.CacheLimit)), st.CacheMessages)
+}
+
+func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 
 // watchArchives brings new snapshots into the running mount: backups never
 // open the index the mount holds, they only rename finished archives into

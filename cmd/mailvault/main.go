@@ -11,6 +11,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/mailvault/mailvault/archive"
 	"github.com/mailvault/mailvault/index"
@@ -68,6 +69,10 @@ type partialError struct{ msg string }
 func (e partialError) Error() string { return e.msg }
 
 func main() {
+	// The repository holds every user's mail: what mailvault creates is
+	// its user's alone, the index's files too (badger asks for 0666).
+	// Restores set the modes of the target store explicitly.
+	syscall.Umask(0o077)
 	limitMemory(os.Args[1:])
 	stop := startProfile()
 	code := run(os.Args[1:], os.Stdout, os.Stderr)
