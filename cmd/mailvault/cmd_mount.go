@@ -102,6 +102,11 @@ func runMount(e *env, mf *mountFlags, args []string) error {
 	}
 	defer r.Close()
 	fsys := fs.New(r, mf.cacheMB<<20)
+	// From here on a signal must not kill the process (SIGUSR1's default)
+	// or leave the mount behind: it waits until the mount is up.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sig)
 	srv, err := fs.Mount(mnt, fsys, opt)
 	if err != nil {
 		return fmt.Errorf("cannot mount at %s: %w", mnt, err)
@@ -109,8 +114,6 @@ func runMount(e *env, mf *mountFlags, args []string) error {
 	stopWatch := watchArchives(e, r, fsys)
 	defer stopWatch()
 	fmt.Fprintf(e.stdout, "mounted %s at %s; press Ctrl-C (or send SIGTERM) to unmount\n", r.Layout, mnt)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	done := make(chan struct{})
 	go func() { srv.Wait(); close(done) }()
 wait:
