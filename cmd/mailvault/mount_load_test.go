@@ -132,7 +132,9 @@ func TestMountUnderLoad(t *testing.T) {
 	const readers = 8
 	const cacheMB = 8
 	msgs, rounds := figures.Size(150, 4000), figures.Size(2, 8)
+	began := time.Now()
 	st := buildStore(t, msgs)
+	t.Logf("store built in %v", time.Since(began).Round(time.Millisecond))
 	repoDir := filepath.Join(t.TempDir(), "repo")
 	hashes := map[string][sha256.Size]byte{}
 	messageHashes(t, st, hashes)
@@ -247,6 +249,7 @@ func TestMountUnderLoad(t *testing.T) {
 		backupGroups(t, st, repoDir)
 		want := round + 3 // snapshot times and latest
 		waitFor(t, "the new snapshot in the mount", func() bool { return len(names(filepath.Join(mnt, ".snapshots"))) == want })
+		t.Logf("snapshot %d in the mount at %v", round+2, time.Since(began).Round(time.Millisecond))
 	}
 	// Every reader walks the mount once more with all snapshots in.
 	allIn.Store(time.Now().UnixNano())
@@ -258,6 +261,7 @@ func TestMountUnderLoad(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
+	t.Logf("readers done at %v", time.Since(began).Round(time.Millisecond))
 
 	time.Sleep(1500 * time.Millisecond) // let go-fuse's request loops wind down
 	fdsAfter := listFDs(t, pid, repoDir)
