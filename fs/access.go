@@ -127,14 +127,18 @@ func (m *OwnerMap) Lookup(userID string) (Owner, bool) {
 // ParseOwnerMap reads an owner map: lines of "USER OWNER", where USER is a
 // user id as backed up (alice@example.org) or "*" for every other user,
 // and OWNER is UID:GID or the name of a local account (its uid and primary
-// group). Blank lines and # comments are allowed. name names the file in
-// errors.
+// group). Blank lines and # comments (at the start of a line or after a
+// blank) are allowed. name names the file in errors.
 func ParseOwnerMap(name string, data []byte) (*OwnerMap, error) {
 	m := &OwnerMap{users: map[string]Owner{}}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
+		line := sc.Text()
+		if i := strings.Index(line, "#"); i == 0 || i > 0 && (line[i-1] == ' ' || line[i-1] == '\t') {
+			line = line[:i] // a comment; a # inside a name is kept
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
 			continue
 		}
 		fields := strings.Fields(line)

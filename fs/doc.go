@@ -19,6 +19,10 @@
 // same in every snapshot and across remounts, and an external backup of the
 // mount re-reads only new messages. Nodes the kernel forgets are dropped.
 //
+// Who may read what is in access.go: the mounting user alone, or with
+// AllowOther each user's tree owned by that mail's owner (from the store or
+// an OwnerMap), with the kernel checking the modes (default_permissions).
+//
 // Only the directories above users (the root, servers, groups, .snapshots
 // and its times) change, when snapshots are added while the mount runs: the
 // mounting process ingests new archives (repo.Refresh) and calls
