@@ -250,6 +250,11 @@ func TestMountUnderLoad(t *testing.T) {
 		want := round + 3 // snapshot times and latest
 		waitFor(t, "the new snapshot in the mount", func() bool { return len(names(filepath.Join(mnt, ".snapshots"))) == want })
 		t.Logf("snapshot %d in the mount at %v", round+2, time.Since(began).Round(time.Millisecond))
+		// Spread the snapshots over the reading: the next comes once a
+		// reader has walked the mount with this one in.
+		for w := walks.Load(); walks.Load() == w && round < rounds-1; {
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 	// Every reader walks the mount once more with all snapshots in.
 	allIn.Store(time.Now().UnixNano())
