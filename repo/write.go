@@ -98,15 +98,10 @@ func (k *Lock) Unlock() { k.f.Close() }
 
 // AppendLog appends lines to the repository's backup log.
 func (l Layout) AppendLog(lines ...string) error {
-	f, err := os.OpenFile(filepath.Join(l.Logs(), "backup.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
+	var b strings.Builder
 	for _, s := range lines {
-		if _, err := fmt.Fprintln(f, s); err != nil {
-			return err
-		}
+		b.WriteString(s)
+		b.WriteByte('\n')
 	}
-	return f.Sync()
+	return appendLocked(l.logPath(), []byte(b.String()))
 }
