@@ -198,8 +198,12 @@ func TestMountUnderLoad(t *testing.T) {
 		}
 		held.Add(1)
 	}
+	var stop atomic.Bool
 	walk := func() {
 		filepath.WalkDir(mnt, func(p string, d fs.DirEntry, err error) error {
+			if stop.Load() {
+				return filepath.SkipAll // the test is over
+			}
 			if err != nil {
 				fail("walk %s: %v", p, err)
 				return nil
@@ -210,7 +214,6 @@ func TestMountUnderLoad(t *testing.T) {
 			return nil
 		})
 	}
-	var stop atomic.Bool
 	var walks atomic.Int64
 	var allIn atomic.Int64     // when the last snapshot was in the mount, unix ns
 	var walkedAll atomic.Int64 // readers that walked the mount since
@@ -258,9 +261,10 @@ func TestMountUnderLoad(t *testing.T) {
 	}
 	// Every reader walks the mount once more with all snapshots in.
 	allIn.Store(time.Now().UnixNano())
-	for deadline := time.Now().Add(3 * time.Minute); walkedAll.Load() < readers; time.Sleep(100 * time.Millisecond) {
+	patience := time.Duration(figures.Size(3, 20)) * time.Minute // a walk of every view at bench size takes minutes
+	for deadline := time.Now().Add(patience); walkedAll.Load() < readers; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Errorf("only %d of %d readers walked the mount after the last snapshot, in 3 minutes", walkedAll.Load(), readers)
+			t.Errorf("only %d of %d readers walked the mount after the last snapshot, in %v", walkedAll.Load(), readers, patience)
 			break
 		}
 	}
