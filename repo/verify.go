@@ -123,6 +123,9 @@ func (v *VerifyReport) DamagedArchives() []string {
 // from the archives. The error is for a repository that cannot be
 // checked at all; damage is in the report.
 func Verify(dir string, opt VerifyOptions) (*VerifyReport, error) {
+	if opt.Sample >= 100 {
+		opt.ReadData, opt.Sample = true, 0
+	}
 	r, problems, err := Open(dir, Options{Private: true})
 	if err != nil {
 		return nil, err
@@ -381,7 +384,11 @@ func checkArchive(path, name string, info *index.ArchiveInfo, opt VerifyOptions)
 		c.frames++
 		if err := rd.CheckFrame(i); err != nil {
 			c.badFr[i] = frameProblem(err, i, fr.FileOffset)
-			c.damage = append(c.damage, Damage{Archive: name, Offset: fr.FileOffset, Frame: i, Problem: c.badFr[i]})
+			problem := c.badFr[i]
+			if c.opened && holdsFolders(fr, rd.Trailer().Folders) {
+				problem += "; the frame holds folder records, which the index still has: an index rebuild would lose the snapshot"
+			}
+			c.damage = append(c.damage, Damage{Archive: name, Offset: fr.FileOffset, Frame: i, Problem: problem})
 		}
 	}
 	if !c.opened {
@@ -424,6 +431,16 @@ func frameProblem(err error, i int, off int64) string {
 		}
 	}
 	return s
+}
+
+// holdsFolders reports whether frame f holds some of the folder records.
+func holdsFolders(f archive.Frame, folders []archive.Location) bool {
+	for _, loc := range folders {
+		if loc.Offset < f.LogicalOffset+f.Len && f.LogicalOffset < loc.Offset+max(loc.Length, 1) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *archiveCheck) overlapsBad(loc archive.Location) bool {

@@ -143,6 +143,9 @@ func printVerify(e *env, rep *repo.VerifyReport, summary string) {
 		}
 		fmt.Fprintf(w, "verify %s\n%s\n", status, summary)
 	}
+	if len(rep.Affected) > 0 {
+		fmt.Fprintln(e.stderr, "hint: messages still in the store are stored again by 'mailvault backup --full' of their groups; others can come back only from a copy of the archive ('mailvault import')")
+	}
 }
 
 // logVerify appends the result to the repository's log: a first line
