@@ -36,7 +36,9 @@ type damageFixture struct {
 
 func newDamageFixture(t *testing.T) *damageFixture {
 	t.Helper()
-	st := buildStore(t, 60)
+	// At bench size the archives hold several frames, so that damage
+	// hits some messages of an archive and spares the others.
+	st := buildStore(t, figures.Size(60, 4000))
 	time.Sleep(2100 * time.Millisecond) // older than the racy-mtime margin: run 2 carries folders over
 	f := &damageFixture{st: st, repo: filepath.Join(t.TempDir(), "repo")}
 	f.run1 = backupGroups(t, st, f.repo)
@@ -358,6 +360,22 @@ func TestDamageByteFlips(t *testing.T) {
 	}
 	figures.Record(t, figures.Row{Suite: "damage", What: "byte flips detected by verify --read-data", Tried: n, Held: held, Lost: lost,
 		Note: "one flip at a random offset of a random archive; held: verify exit 5 names it and every unreadable message, the rest mounts and restores intact"})
+
+	// What verify's hint says: a full backup stores the damaged messages
+	// again, so that none is affected, though the archive stays damaged.
+	dir := copyRepo(t, f.repo)
+	path := filepath.Join(dir, "archives", filepath.Base(f.run1["staff"]))
+	data, _ := os.ReadFile(path)
+	data[len(data)/3] ^= 0x20
+	os.WriteFile(path, data, 0o600)
+	if _, rep := verifyJSON(t, dir); len(rep.Affected) == 0 {
+		t.Fatalf("a flip in the middle of %s affects no message: %+v", path, rep)
+	}
+	backupGroups(t, f.st, dir, "--full")
+	code, rep := verifyJSON(t, dir)
+	if code != exitCorrupt || len(rep.Affected) != 0 || !slices.Contains(rep.DamagedArchives(), filepath.Base(path)) {
+		t.Errorf("after a full backup: exit %d, damaged %v, affected %v", code, rep.DamagedArchives(), rep.Affected)
+	}
 }
 
 // TestDamageTruncated cuts archives short at random offsets: verify names
