@@ -173,10 +173,12 @@ func Verify(dir string, opt VerifyOptions) (*VerifyReport, error) {
 		rep.Affected = append(rep.Affected, r.unindexedFolders(p.Object, p.Err)...)
 	}
 
+	indexWrong := "" // set when the index names an archive it does not have
 	judge := func(h archive.Hash, b index.Blob) string {
 		a, ok := r.Catalog.Archive(b.Archive)
 		if !ok {
-			return fmt.Sprintf("the index names archive #%d, which it does not have", b.Archive)
+			indexWrong = fmt.Sprintf("blob %x is in archive #%d, which the index does not have", h[:8], b.Archive)
+			return indexWrong
 		}
 		c := checks[a.Name]
 		if c == nil {
@@ -185,8 +187,12 @@ func Verify(dir string, opt VerifyOptions) (*VerifyReport, error) {
 		return c.verdict(h, b.Loc)
 	}
 	bad, walked, err := r.badMessages(judge)
-	if err != nil {
-		// The index answered the checks above but fails when read whole.
+	if err != nil || indexWrong != "" {
+		// The index answered the checks above but fails or is wrong when
+		// read whole.
+		if err == nil {
+			err = errors.New(indexWrong)
+		}
 		rep.IndexProblems = append(rep.IndexProblems, err.Error())
 		rep.IndexRepaired = true
 		if _, err := r.Rebuild(); err != nil {
