@@ -68,7 +68,7 @@ func runVerify(e *env, vf *verifyFlags, args []string) error {
 		return err
 	}
 	summary := verifySummary(rep, vf, time.Since(start))
-	logVerify(repo.Layout(dir), rep, summary)
+	logVerify(repo.Layout(dir), vf, rep, summary)
 	if e.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -148,23 +148,32 @@ func printVerify(e *env, rep *repo.VerifyReport, summary string) {
 	}
 }
 
-// logVerify appends the result to the repository's log: a first line
-// with the verdict, then one line per damaged place and affected object.
-func logVerify(l repo.Layout, rep *repo.VerifyReport, summary string) {
-	now := time.Now().UTC().Format(time.RFC3339)
+// logVerify appends the run to the repository's log: its START, a line
+// per damaged place, gone archive and affected object, and the verdict
+// (OK or DAMAGE).
+func logVerify(l repo.Layout, vf *verifyFlags, rep *repo.VerifyReport, summary string) {
+	run, err := l.StartRun("verify", fmt.Sprintf("read-data=%v", vf.readData), fmt.Sprintf("sample=%g", vf.sample))
+	if err != nil {
+		return // the report still goes to stdout
+	}
+	for _, p := range rep.IndexProblems {
+		run.Event("INDEX", p+" (rebuilt from the archives)")
+	}
 	if rep.Clean() {
-		l.AppendLog(fmt.Sprintf("%s VERIFY OK | %s", now, summary))
+		run.End("OK VERIFY | " + summary)
 		return
 	}
-	lines := []string{fmt.Sprintf("%s VERIFY FOUND DAMAGE | %s | %s", now, damageLine(rep), summary)}
 	for _, d := range rep.Damaged {
-		lines = append(lines, "  DAMAGED "+d.String())
+		run.Event("DAMAGED", d.String())
 	}
 	for _, g := range rep.Gone {
-		lines = append(lines, "  GONE archives/"+g.Archive)
+		run.Event("GONE", "archives/"+g.Archive)
+	}
+	for _, u := range rep.Unindexed {
+		run.Event("UNINDEXED", "archives/"+u.Archive+": "+u.Problem)
 	}
 	for _, a := range rep.Affected {
-		lines = append(lines, "  AFFECTED "+a.Path+": "+a.Why)
+		run.Event("AFFECTED", a.Path+": "+a.Why)
 	}
-	l.AppendLog(lines...)
+	run.End("DAMAGE FOUND by verify: " + damageLine(rep) + " | " + summary)
 }

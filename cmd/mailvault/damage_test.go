@@ -99,6 +99,17 @@ func verifyJSON(t *testing.T, repoDir string) (int, *repo.VerifyReport) {
 	return r.code, &rep
 }
 
+// lastRun is the last run in the repository's log.
+func lastRun(t *testing.T, repoDir string) repo.Run {
+	t.Helper()
+	var run repo.Run
+	r := mustMV(t, "log", "--repo", repoDir, "--last", "1", "--json")
+	if err := json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &run); err != nil {
+		t.Fatalf("log: %q: %v", r.stdout, err)
+	}
+	return run
+}
+
 // msgKey names a message file of one snapshot: "<snapshot second>
 // mail1/<group>/<user>/<folder>/<cur|new>/<name>".
 func msgKey(snapshot, path string) string {
@@ -230,6 +241,9 @@ func (f *damageFixture) checkDamage(t *testing.T, repoDir string, damaged []stri
 		if d.Frame >= 0 && d.Offset <= 0 {
 			fail("damage in frame %d without its offset: %+v", d.Frame, d)
 		}
+	}
+	if run := lastRun(t, repoDir); run.Status != "DAMAGE" || run.Command != "verify" || (len(rep.Damaged) > 0 && !strings.Contains(fmt.Sprint(run.Events), filepath.Base(damaged[0]))) {
+		fail("the log's last run: %+v", run)
 	}
 	n := namedBy(rep)
 
@@ -570,6 +584,10 @@ func TestDamageIndex(t *testing.T) {
 		}
 		if code, rep := verifyJSON(t, dir); code != 0 || !rep.Clean() {
 			t.Errorf("%s: verify exit %d: %+v", what, code, rep)
+			ok = false
+		}
+		if run := lastRun(t, dir); run.Status != "OK" || run.Command != "verify" {
+			t.Errorf("%s: the log's last run: %+v", what, run)
 			ok = false
 		}
 		return ok
