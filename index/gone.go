@@ -106,33 +106,3 @@ func decodeGone(name string, v []byte) (*GoneArchive, error) {
 func (c *Catalog) ForgetGone(name string) error {
 	return c.db.Update(func(txn *badger.Txn) error { return txn.Delete(goneKey(name)) })
 }
-
-// FolderRef names one folder of one user in one snapshot.
-type FolderRef struct {
-	Server, Group, User string
-	Time                int64
-}
-
-// EachFolder calls fn for every folder of every snapshot, in key order
-// (server, group, user, time, folder).
-func (c *Catalog) EachFolder(fn func(ref FolderRef, f *Folder) error) error {
-	return c.scan([]byte{prefixFolder}, func(k, v []byte) error {
-		comps, rest, err := splitComps(k[1:], 3)
-		if err != nil {
-			return err
-		}
-		t, rest, err := readTime(rest)
-		if err != nil {
-			return err
-		}
-		name, _, err := splitComps(rest, 1)
-		if err != nil {
-			return err
-		}
-		f, err := decodeFolder(name[0], v)
-		if err != nil {
-			return fmt.Errorf("folder %s of %s: %w", name[0], comps[2], err)
-		}
-		return fn(FolderRef{Server: comps[0], Group: comps[1], User: comps[2], Time: t}, f)
-	})
-}

@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -27,14 +26,15 @@ type blobJudge func(h archive.Hash, b index.Blob) string
 // finds bad or the index does not locate, sorted by path. Folders of
 // several snapshots that share a listing are judged once.
 func (r *Repo) badMessages(judge blobJudge) ([]*badMessage, int, error) {
+	table, err := r.blobTable()
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot read the index: %w", err)
+	}
 	verdicts := map[archive.Hash]string{}
 	blobVerdict := func(h archive.Hash) (index.Blob, string, error) {
-		b, err := r.Catalog.Blob(h)
-		if errors.Is(err, index.ErrNotFound) {
+		b, ok := table[h]
+		if !ok {
 			return b, "its bytes are in no archive of the repository", nil
-		}
-		if err != nil {
-			return b, "", err
 		}
 		if len(b.Parts) > 0 {
 			return b, "", nil
@@ -53,7 +53,7 @@ func (r *Repo) badMessages(judge blobJudge) ([]*badMessage, int, error) {
 	listings := map[index.ListingID][]listingBad{}
 	byPath := map[string]*badMessage{}
 	walked := 0
-	err := r.Catalog.EachFolder(func(ref index.FolderRef, f *index.Folder) error {
+	err = r.Catalog.EachFolder(func(ref index.FolderRef, f *index.Folder) error {
 		walked += f.Msgs
 		bad, ok := listings[f.Listing]
 		if !ok {
@@ -104,6 +104,16 @@ func (r *Repo) badMessages(judge blobJudge) ([]*badMessage, int, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
 	return out, walked, nil
+}
+
+// blobTable reads every blob location of the index at once.
+func (r *Repo) blobTable() (map[archive.Hash]index.Blob, error) {
+	out := map[archive.Hash]index.Blob{}
+	err := r.Catalog.EachBlob(func(h archive.Hash, b index.Blob) error {
+		out[h] = b
+		return nil
+	})
+	return out, err
 }
 
 // rebuildWithout rebuilds the index after archives it had left archives/,

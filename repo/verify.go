@@ -468,6 +468,10 @@ func (r *Repo) checkIndex(names []string, checks map[string]*archiveCheck) []str
 	for _, a := range r.Catalog.Archives() {
 		byName[a.Name] = a
 	}
+	table, err := r.blobTable()
+	if err != nil {
+		return []string{fmt.Sprintf("cannot read the index: %v", err)}
+	}
 	for _, n := range names {
 		c := checks[n]
 		info := byName[n]
@@ -481,11 +485,11 @@ func (r *Repo) checkIndex(names []string, checks map[string]*archiveCheck) []str
 		wrong := 0
 		var first string
 		for _, b := range c.tables {
-			ib, err := r.Catalog.Blob(b.Hash)
+			ib, found := table[b.Hash]
 			msg := ""
 			switch {
-			case err != nil:
-				msg = err.Error()
+			case !found:
+				msg = fmt.Sprintf("blob %x is not in the index", b.Hash[:8])
 			case len(ib.Parts) > 0:
 				msg = fmt.Sprintf("blob %x is a message in parts in the index", b.Hash[:8])
 			case ib.Archive == info.Num && ib.Loc != b.Loc:
