@@ -2,6 +2,7 @@ package backup
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/mailvault/mailvault/archive"
@@ -29,11 +30,16 @@ func (ur *userRun) messages(f *maildir.Folder) ([]archive.Message, error) {
 			out[i], done[i] = *m, true
 			continue
 		}
+		if mf.Size > MaxMessage {
+			g.problem(ur.u.ID+"/"+f.Name+"/"+mf.Subdir+"/"+mf.Name,
+				fmt.Errorf("skipped: %d bytes, more than the %d bytes a message can have in an archive", mf.Size, MaxMessage))
+			continue
+		}
 		toRead = append(toRead, i)
 	}
-	const window = 64 // messages in flight: bounds memory, keeps readers busy
-	for start := 0; start < len(toRead); start += window {
-		batch := toRead[start:min(start+window, len(toRead))]
+	for start := 0; start < len(toRead); {
+		batch := nextBatch(f, toRead[start:])
+		start += len(batch)
 		reads := ur.read(f, batch)
 		for j, i := range batch {
 			r := &reads[j]
@@ -73,6 +79,35 @@ func (ur *userRun) messages(f *maildir.Folder) ([]archive.Message, error) {
 		}
 	}
 	return kept, nil
+}
+
+// MaxMessage is the largest message file a backup stores: the largest blob
+// the archive format holds. A larger file is skipped and named, and the
+// run is PARTIAL.
+const MaxMessage int64 = archive.MaxRecord - int64(len(archive.Hash{}))
+
+// Messages in flight, read and not yet added to the archive: at most
+// batchMessages files, and no more than batchBytes unless one file is
+// larger by itself. This bounds memory (a folder of large messages costs
+// batchBytes plus the largest message, not 64 of them) and keeps the
+// readers busy.
+const (
+	batchMessages = 64
+	batchBytes    = 64 << 20
+)
+
+// nextBatch returns the first messages of todo (indexes into f.Messages)
+// to read at once.
+func nextBatch(f *maildir.Folder, todo []int) []int {
+	var bytes int64
+	for n, i := range todo {
+		size := f.Messages[i].Size
+		if n == batchMessages || (n > 0 && bytes+size > batchBytes) {
+			return todo[:n]
+		}
+		bytes += size
+	}
+	return todo
 }
 
 // reuse returns the record of a message file whose bytes are stored

@@ -19,7 +19,9 @@ type FolderDir struct {
 // ListFolders lists the folders of a Maildir root: INBOX first, then every
 // dot-directory holding cur/ or new/, in byte order of the directory names.
 // Dot-directories without either are parents Dovecot created on the way and
-// are left out; symlinks are not followed.
+// are left out. A dot-name that is a symlink to a directory is listed, so
+// that scanning it reports it (a symlink is never followed out of the
+// store) instead of the folder silently missing from the backup.
 //
 // A directory whose name is not valid Maildir++ is still listed, so no mail is
 // left out of a backup: its Name is the raw name with "." turned into "/".
@@ -32,10 +34,15 @@ func ListFolders(root string) ([]FolderDir, error) {
 	folders := []FolderDir{{Name: Inbox}}
 	for _, e := range entries {
 		dir := e.Name()
-		if !strings.HasPrefix(dir, ".") || dir == "." || dir == ".." || !e.Type().IsDir() {
+		if !strings.HasPrefix(dir, ".") || dir == "." || dir == ".." {
 			continue
 		}
-		if !isMaildir(filepath.Join(root, dir)) {
+		switch {
+		case e.Type()&os.ModeSymlink != 0:
+			if fi, err := os.Stat(filepath.Join(root, dir)); err != nil || !fi.IsDir() {
+				continue
+			}
+		case !e.Type().IsDir() || !isMaildir(filepath.Join(root, dir)):
 			continue
 		}
 		name, err := DecodeFolderDir(dir)

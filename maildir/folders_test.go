@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -73,11 +74,17 @@ func TestListFolders(t *testing.T) {
 		{"INBOX", ""},
 		{"Archive/2002", ".Archive.2002"},
 		{"Entwürfe", ".Entw&APw-rfe"},
+		{"Linked", ".Linked"}, // listed so that scanning it names it
 		{"Sent", ".Sent"},
 		{"caf\xc3\xa9", ".caf\xc3\xa9"}, // not mUTF-7, kept under its raw name
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ListFolders = %q\nwant %q", got, want)
+	}
+	// The symlinked folder is not followed: scanning it is a problem.
+	if f, problems := ScanFolder(root, FolderDir{Name: "Linked", Dir: ".Linked"}); f != nil || len(problems) != 1 ||
+		!strings.Contains(problems[0].Error(), "a symlink, which is not followed") {
+		t.Errorf("ScanFolder of a symlinked folder: %v, %v", f, problems)
 	}
 	if _, err := ListFolders(filepath.Join(root, "missing")); err == nil {
 		t.Error("ListFolders of a missing root: no error")

@@ -44,6 +44,8 @@ func listMessages(folder string) (msgs []MessageFile, curMtime, newMtime int64, 
 				continue // a stale name from an earlier try, or expunged
 			case err != nil:
 				problems = append(problems, err)
+			case fi.Mode()&os.ModeSymlink != 0:
+				problems = append(problems, fmt.Errorf("%s: skipped: a symlink, which is not followed", p))
 			case !fi.Mode().IsRegular():
 				problems = append(problems, fmt.Errorf("%s: skipped: not a regular file (%s)", p, fi.Mode().Type()))
 			default:
@@ -63,7 +65,7 @@ func listNames(dir string, problems []error) ([]string, int64, []error) {
 	for try := 0; try < listTries; try++ {
 		before, err := os.Lstat(dir)
 		if err == nil && !before.IsDir() {
-			return nil, 0, append(problems, fmt.Errorf("%s: not a directory", dir))
+			return nil, 0, append(problems, notDir(dir, before))
 		}
 		if err != nil {
 			if !notExist(err) {

@@ -67,7 +67,7 @@ func probe(root string, fd FolderDir, list bool) (*Folder, []error) {
 	}
 	fi, err := stat(path)
 	if err == nil && !fi.IsDir() {
-		err = fmt.Errorf("%s: not a directory", path)
+		err = notDir(path, fi)
 	}
 	if err != nil {
 		return nil, []error{fmt.Errorf("cannot scan folder %q: %w", fd.Name, err)}
@@ -109,7 +109,7 @@ func subdirMtimes(folder string) (cur, new int64, problems []error) {
 		case err != nil:
 			problems = append(problems, err)
 		case !fi.IsDir():
-			problems = append(problems, fmt.Errorf("%s: not a directory", filepath.Join(folder, sub)))
+			problems = append(problems, notDir(filepath.Join(folder, sub), fi))
 		default:
 			ts[i] = fi.ModTime().UnixNano()
 		}
@@ -124,4 +124,13 @@ func messageFile(sub, name string, fi os.FileInfo) MessageFile {
 		Size: st.size, Mtime: st.mtime, Mode: st.mode,
 		Dev: st.dev, Ino: st.ino, Nlink: st.nlink,
 	}
+}
+
+// notDir is the problem of a path that must be a directory and is not; a
+// symlink is named as one, since it is never followed out of the store.
+func notDir(path string, fi os.FileInfo) error {
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("%s: skipped: a symlink, which is not followed", path)
+	}
+	return fmt.Errorf("%s: not a directory", path)
 }

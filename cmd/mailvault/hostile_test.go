@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -616,4 +620,187 @@ func TestZstdBombs(t *testing.T) {
 	}
 	figures.Record(t, figures.Row{Suite: "hostile", What: "zstd bombs (restore -f, -f -, import)", Tried: len(cases), Held: held,
 		Note: fmt.Sprintf("4 GiB bombs, %d MiB raw frame; peak RSS %d MiB (race build: %v)", raw>>20, peak, raceEnabled)})
+}
+
+// vmHWM returns the peak resident memory of a running process in MiB.
+func vmHWM(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kib >> 10
+		}
+	}
+	t.Fatalf("no VmHWM in /proc/%d/status", pid)
+	return 0
+}
+
+// bigMessage returns a message of n bytes of base64-like text lines.
+func bigMessage(n int) []byte {
+	raw := make([]byte, n*3/4)
+	rand.Read(raw)
+	enc := base64.StdEncoding.EncodeToString(raw)
+	b := []byte("Return-Path: <big@example.org>\r\nDelivered-To: erin@example.org\r\nSubject: a large attachment\r\n" +
+		"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	for len(b) < n {
+		k := min(76, len(enc))
+		b = append(b, enc[:k]...)
+		b = append(b, '\r', '\n')
+		enc = enc[k:]
+	}
+	return b[:n]
+}
+
+// hashFile returns the sha-256 of a file, read in 128 KiB pieces.
+func hashFile(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, f, make([]byte, 128<<10)); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// TestHostileStore backs up a store with folder and file names of invalid
+// UTF-8 and control bytes, an empty message, a large message, a folder of
+// many messages and symlinks pointing out of the store; mounts it and
+// restores it. Every symlink is skipped and named (PARTIAL), nothing
+// outside the store is read; every other file comes back byte for byte
+// under its name, through the mount and the restore; memory stays about
+// the size of the large message.
+func TestHostileStore(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the target store a mail owner")
+	}
+	requireFUSE(t)
+	quickExit(t)
+	st := buildStore(t, 30)
+	own := storeOwner(t, st)
+	erin := st.Maildir("erin@example.org")
+	outside := t.TempDir() // what the symlinks point at
+	secret := []byte("Subject: outside the store\r\n\r\nnever backed up\r\n")
+	for _, d := range []string{"cur", "new", "tmp"} {
+		os.MkdirAll(filepath.Join(outside, d), 0o700)
+	}
+	os.WriteFile(filepath.Join(outside, "cur", "1795000009.M9P9.outside:2,S"), secret, 0o600)
+	os.WriteFile(filepath.Join(outside, "secret"), secret, 0o600)
+
+	bigSize := figures.Size(20<<20, 200<<20)
+	bulk := figures.Size(5000, 100000)
+	write := func(rel string, data []byte) {
+		p := filepath.Join(erin, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	odd := ".\xff\x01bad\x7f" // invalid UTF-8, control bytes
+	for _, d := range []string{"cur", "new", "tmp"} {
+		os.MkdirAll(filepath.Join(erin, odd, d), 0o700)
+		os.MkdirAll(filepath.Join(erin, ".Bulk", d), 0o700)
+		os.MkdirAll(filepath.Join(erin, ".LinkedCur", d), 0o700)
+	}
+	write(odd+"/cur/1795000000.M1P1.odd\x01\xfe:2,S", []byte("Subject: odd\r\n\r\nodd folder, odd name\r\n"))
+	write("cur/1795000001.M2P2.\x1b[31mred\x7f:2,S", []byte("Subject: escape\r\n\r\nterminal escape in the name\r\n"))
+	write("cur/1795000002.M3P3.empty,S=0:2,S", nil)
+	write("cur/1795000003.M4P4.big:2,S", bigMessage(bigSize))
+	for i := range bulk {
+		write(fmt.Sprintf(".Bulk/cur/%d.M%dP%d.bulk:2,S", 1795000000+i, i, i), []byte(fmt.Sprintf("Subject: bulk %d\r\n\r\nmessage %d of the bulk folder\r\n", i, i)))
+	}
+	links := map[string]string{
+		"cur/1795000004.M5P5.link:2,S": filepath.Join(outside, "secret"),
+		".Outside":                     outside,
+	}
+	os.RemoveAll(filepath.Join(erin, ".LinkedCur", "cur"))
+	links[".LinkedCur/cur"] = filepath.Join(outside, "cur")
+	for rel, to := range links {
+		if err := os.Symlink(to, filepath.Join(erin, rel)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	filepath.Walk(erin, func(p string, fi os.FileInfo, err error) error {
+		return os.Lchown(p, int(own.Uid), int(own.Gid))
+	})
+	want := contentTree(t, erin) // regular files only: the symlinks are not in it
+
+	repoDir := filepath.Join(t.TempDir(), "repo")
+	r, backupRSS := mvPeak(t, "", "backup", "--repo", repoDir, "--server", "mail1", st.Template)
+	held, tried := 0, 0
+	check := func(ok bool, format string, args ...any) {
+		tried++
+		if ok {
+			held++
+			return
+		}
+		t.Errorf(format, args...)
+	}
+	check(r.code == exitPartial, "backup: exit %d, want %d (PARTIAL)\n%s%s", r.code, exitPartial, r.stdout, r.stderr)
+	for rel := range links {
+		check(strings.Contains(r.stderr, filepath.Base(rel)) || strings.Contains(r.stderr, rel), "backup does not name the symlink %s:\n%s", rel, r.stderr)
+	}
+	t.Logf("backup: peak RSS %d MiB\n%s", backupRSS, r.stderr)
+
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	m := startMount(t, repoDir, mnt)
+	user := filepath.Join(mnt, "mail1", "user", "erin@example.org")
+	got := 0
+	for _, line := range want {
+		rel := strings.Fields(line)[0]
+		if strings.Contains(rel, "big:2,S") {
+			continue // read below, while measuring
+		}
+		folder, file := filepath.Split(rel)
+		name := strings.TrimSuffix(folder, "/")
+		sub := filepath.Base(name)
+		dir := strings.TrimSuffix(filepath.Dir(name), ".")
+		fname := "INBOX"
+		if dir != "" {
+			fname = strings.ReplaceAll(strings.TrimPrefix(dir, "."), ".", "/")
+			if dir == odd {
+				fname = strings.TrimPrefix(odd, ".")
+			}
+		}
+		data, err := os.ReadFile(filepath.Join(user, fname, sub, file))
+		orig, _ := os.ReadFile(filepath.Join(erin, rel))
+		if err != nil || !bytes.Equal(data, orig) {
+			t.Errorf("mount: %s: %v", rel, err)
+			continue
+		}
+		got++
+	}
+	check(got == len(want)-1, "the mount gives %d of %d files", got, len(want)-1)
+	before := vmHWM(t, m.cmd.Process.Pid)
+	check(hashFile(t, filepath.Join(user, "INBOX", "cur", "1795000003.M4P4.big:2,S")) == hashFile(t, filepath.Join(erin, "cur", "1795000003.M4P4.big:2,S")),
+		"the large message differs through the mount")
+	mountRSS := vmHWM(t, m.cmd.Process.Pid)
+	t.Logf("mount: peak RSS %d MiB before reading the large message, %d after", before, mountRSS)
+	for _, p := range []string{filepath.Join(user, "Outside"), filepath.Join(user, "INBOX", "cur", "1795000004.M5P5.link:2,S")} {
+		_, err := os.Lstat(p)
+		check(err != nil, "the mount shows %s", p)
+	}
+	entries, _ := os.ReadDir(filepath.Join(user, "LinkedCur", "cur"))
+	check(len(entries) == 0, "the mount shows %d files of the symlinked cur/", len(entries))
+	m.stop(t)
+
+	root := newStoreRoot(t, st, "restored")
+	r, restoreRSS := mvPeak(t, "", "restore", "--repo", repoDir, "/mail1/user/erin@example.org", "--to", locationUnder(root))
+	check(r.code == exitOK, "restore: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	t.Logf("restore: peak RSS %d MiB", restoreRSS)
+	sameTree(t, "restored erin", contentTree(t, filepath.Join(root, "example.org", "erin", "Maildir")), want)
+
+	figures.Record(t, figures.Row{Suite: "hostile", What: "hostile store inputs (names, empty, large, bulk folder, symlinks)", Tried: tried, Held: held,
+		Note: fmt.Sprintf("%d-message folder, odd UTF-8 and control bytes in names, 3 symlinks out of the store skipped", bulk)})
+	figures.Record(t, figures.Row{Suite: "hostile", What: fmt.Sprintf("%d MiB message: peak RSS", bigSize>>20), Tried: 1, Held: map[bool]int{true: 1}[!t.Failed()],
+		Note: fmt.Sprintf("backup %d MiB, restore %d MiB, mount %d MiB (race build: %v)", backupRSS, restoreRSS, mountRSS, raceEnabled)})
 }
