@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -42,6 +43,11 @@ func OwnerOf(path string) (Owner, error) {
 	for {
 		fi, err := os.Lstat(p)
 		if err == nil {
+			// The writing side refuses a symlink anywhere on the way; say
+			// so here, rather than report the owner of what it points at.
+			if err := symlinkOnPath(p); err != nil {
+				return Owner{}, err
+			}
 			return ownerFrom(p, fi, p == filepath.Clean(path))
 		}
 		if !notExist(err) {
@@ -86,6 +92,30 @@ func (o Owner) apply(fd int, mode os.FileMode, path string) error {
 	}
 	if err := unix.Fchmod(fd, m); err != nil {
 		return &os.PathError{Op: "chmod", Path: path, Err: err}
+	}
+	return nil
+}
+
+// symlinkOnPath returns an error naming the first symlink on the path p,
+// checked one component at a time from the root.
+func symlinkOnPath(p string) error {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return err
+	}
+	at := "/"
+	for _, c := range strings.Split(abs, "/") {
+		if c == "" {
+			continue
+		}
+		at = filepath.Join(at, c)
+		fi, err := os.Lstat(at)
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("%s: is a symlink, which is not followed when writing", at)
+		}
 	}
 	return nil
 }

@@ -804,3 +804,101 @@ func TestHostileStore(t *testing.T) {
 	figures.Record(t, figures.Row{Suite: "hostile", What: fmt.Sprintf("%d MiB message: peak RSS", bigSize>>20), Tried: 1, Held: map[bool]int{true: 1}[!t.Failed()],
 		Note: fmt.Sprintf("backup %d MiB, restore %d MiB, mount %d MiB (race build: %v)", backupRSS, restoreRSS, mountRSS, raceEnabled)})
 }
+
+// TestRestoreNeverFollowsSymlinks restores into targets where a directory
+// or control file on the way was replaced by a symlink to a directory
+// outside the store: the restore refuses that folder, naming the symlink,
+// restores the rest, and nothing outside the store changes.
+func TestRestoreNeverFollowsSymlinks(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the target store a mail owner")
+	}
+	quickExit(t)
+	body := []byte("Subject: restored\r\n\r\nback again\r\n")
+	msg := func(name string) craftFolder {
+		m, b := craftMessage("cur", name, body)
+		return craftFolder{data: [][]byte{b}, Folder: archive.Folder{User: "erin@example.org", UIDValidity: 5, NextUID: 2, Mode: 0o700,
+			Messages: []archive.Message{m}, Files: []archive.File{{Name: "dovecot-uidlist", Mode: 0o600, Mtime: 1795000000e9,
+				Data: []byte("3 V5 N2\n1 :" + strings.SplitN(name, ":", 2)[0] + "\n")}}}}
+	}
+	inbox, arch := msg("1795000000.M1P1.mail1:2,S"), msg("1795000001.M2P2.mail1:2,S")
+	inbox.Name, arch.Name, arch.Dir = "INBOX", "Archive", ".Archive"
+	file := filepath.Join(t.TempDir(), "erin.mva")
+	craftArchive(t, file, archive.Header{Created: 1795000000e9}, []craftFolder{inbox, arch})
+
+	// Each case turns one path of erin's existing store into a symlink to
+	// the sandbox's elsewhere/, a Maildir outside the store.
+	cases := []struct{ name, link string }{
+		{"cur/ of INBOX", "example.org/erin/Maildir/cur"},
+		{"new/ of INBOX", "example.org/erin/Maildir/new"},
+		{"tmp/ of INBOX", "example.org/erin/Maildir/tmp"},
+		{"the user's Maildir", "example.org/erin/Maildir"},
+		{"the user's directory", "example.org/erin"},
+		{"the domain directory", "example.org"},
+		{"a folder directory", "example.org/erin/Maildir/.Archive"},
+		{"cur/ of a folder", "example.org/erin/Maildir/.Archive/cur"},
+		{"dovecot-uidlist of INBOX", "example.org/erin/Maildir/dovecot-uidlist"},
+	}
+	held, lost := 0, 0
+	for _, c := range cases {
+		sandbox, store := hostileTarget(t)
+		elsewhere := filepath.Join(sandbox, "elsewhere")
+		erin := filepath.Join(store, "example.org", "erin", "Maildir")
+		for _, d := range []string{"", ".Archive"} {
+			for _, s := range []string{"cur", "new", "tmp"} {
+				os.MkdirAll(filepath.Join(erin, d, s), 0o700)
+				os.MkdirAll(filepath.Join(elsewhere, d, s), 0o700)
+			}
+		}
+		os.WriteFile(filepath.Join(elsewhere, "dovecot-uidlist"), []byte("3 V9 N1\n"), 0o600)
+		filepath.Walk(sandbox, func(p string, fi os.FileInfo, err error) error { return os.Lchown(p, 8, 8) })
+		target := filepath.Join(store, c.link)
+		os.RemoveAll(target)
+		to := elsewhere
+		switch {
+		case strings.HasSuffix(c.link, "dovecot-uidlist"):
+			to = filepath.Join(elsewhere, "dovecot-uidlist")
+		case c.link == "example.org/erin":
+			os.MkdirAll(filepath.Join(elsewhere, "Maildir"), 0o700)
+			to = filepath.Join(sandbox, "elsewhere")
+		}
+		if err := os.Symlink(to, target); err != nil {
+			t.Fatal(err)
+		}
+		before := treeState(t, sandbox)
+		r := mv(t, "restore", "-f", file, "/mail1", "--to", "maildir:"+store+"/%d/%n/Maildir")
+		after := treeState(t, sandbox)
+		outside, gone := escaped(before, after, store)
+		// The symlink itself is in the store; nothing may change behind it.
+		for p, v := range after {
+			if strings.HasPrefix(p, elsewhere) && before[p] != v {
+				outside = append(outside, p)
+			}
+		}
+		ok := len(outside) == 0 && len(gone) == 0
+		if !ok {
+			t.Errorf("%s: wrote outside the store %v or lost %v", c.name, outside, gone)
+			lost += len(outside) + len(gone)
+		}
+		refused := r.code == exitPartial && strings.Contains(r.stderr, "symlink")
+		if strings.HasSuffix(c.link, "dovecot-uidlist") {
+			// Merged: the symlink is neither read through nor replaced.
+			refused = r.code != exitOK || strings.Contains(r.stderr, "dovecot-uidlist")
+		}
+		if !refused {
+			t.Errorf("%s: exit %d, want %d naming the symlink\n%s%s", c.name, r.code, exitPartial, r.stdout, r.stderr)
+			ok = false
+		}
+		if fi, err := os.Lstat(target); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("%s: the symlink %s was replaced", c.name, target)
+		}
+		if testing.Verbose() {
+			t.Logf("%s: exit %d: %s", c.name, r.code, r.stderr)
+		}
+		if ok {
+			held++
+		}
+	}
+	figures.Record(t, figures.Row{Suite: "hostile", What: "restore into targets with symlinks out of the store", Tried: len(cases), Held: held, Lost: lost,
+		Note: "cur/, new/, tmp/, Maildir, user, domain, folder, uidlist replaced by symlinks"})
+}
