@@ -2,6 +2,7 @@ package archive
 
 import (
 	"errors"
+	"path"
 	"strings"
 	"testing"
 )
@@ -59,4 +60,37 @@ func TestCheckFolder(t *testing.T) {
 			t.Errorf("%s: message of %d bytes: long names must be shortened", what, len(err.Error()))
 		}
 	}
+}
+
+// FuzzCheckFolder: whatever names pass, every path a restore builds from
+// them stays inside the user's directory.
+func FuzzCheckFolder(f *testing.F) {
+	f.Add("alice@example.org", "Archive/2002", ".Archive.2002", "cur", "1.M1P1.h:2,S", "dovecot-uidlist")
+	f.Add("..", "../x", "../x", "../", "..", "/etc/passwd")
+	f.Add("a@..", "a//b", ".a..b", "new", ".hidden", "cur")
+	f.Fuzz(func(t *testing.T, user, name, dir, subdir, msg, control string) {
+		fo := &Folder{User: user, Name: name, Dir: dir, Messages: []Message{{Subdir: subdir, Name: msg}},
+			Files: []File{{Name: control}}, Removed: []string{subdir + "/" + msg}}
+		if CheckFolder(fo) != nil {
+			return
+		}
+		root := "/store"
+		local, domain, _ := strings.Cut(user, "@")
+		for _, p := range []string{
+			path.Join(root, user, dir, subdir, msg), path.Join(root, domain, local, dir, control),
+			path.Join(root, user, "."+strings.ReplaceAll(name, "/", "."), subdir),
+		} {
+			if !strings.HasPrefix(p, root+"/") || strings.Contains(p, "\x00") {
+				t.Fatalf("accepted %+v, which reaches %q", fo, p)
+			}
+		}
+		// Joining cleans nothing away: each name is one component.
+		raw := root + "/" + user + "/" + dir + "/" + subdir + "/" + msg
+		if dir == "" {
+			raw = root + "/" + user + "/" + subdir + "/" + msg
+		}
+		if path.Join(root, user, dir, subdir, msg) != raw {
+			t.Fatalf("accepted %+v: the names do not stay one component each", fo)
+		}
+	})
 }

@@ -45,11 +45,23 @@ func (r *Reader) ReadBlob(h Hash, loc Location) ([]byte, error) {
 		return nil, err
 	}
 	// Grow with what decodes rather than trusting the length up front.
-	b, err := r.read(make([]byte, 0, min(loc.Length, 8<<20)), loc)
+	return r.AppendBlob(make([]byte, 0, min(loc.Length, 8<<20)), h, loc)
+}
+
+// AppendBlob appends the bytes of the blob at loc to dst, checked against
+// h. A caller that knows the size of what it joins (a message stored in
+// parts) gives dst that capacity, so that a large message is held once,
+// not copied as it grows.
+func (r *Reader) AppendBlob(dst []byte, h Hash, loc Location) ([]byte, error) {
+	if err := r.checkLoc(loc, "blob"); err != nil {
+		return nil, err
+	}
+	start := len(dst)
+	b, err := r.read(dst, loc)
 	if err != nil {
 		return nil, err
 	}
-	if Hash(sha256.Sum256(b)) != h {
+	if Hash(sha256.Sum256(b[start:])) != h {
 		return nil, corruptf("blob %x at logical offset %d: sha-256 mismatch", h[:8], loc.Offset)
 	}
 	return b, nil

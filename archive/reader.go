@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 )
 
@@ -254,6 +255,13 @@ func (r *Reader) read(dst []byte, loc Location) ([]byte, error) {
 		}
 		f := r.trailer.Frames[i]
 		p = p[off-f.LogicalOffset : min(end-f.LogicalOffset, f.Len)]
+		if len(dst)+len(p) > cap(dst) {
+			// Double, up to the end of loc: what decoded so far is real,
+			// and doubling copies a large blob a few times, not dozens.
+			want := max(2*cap(dst), len(dst)+len(p))
+			want = int(min(int64(want), int64(len(dst))+end-off))
+			dst = slices.Grow(dst, want-len(dst))
+		}
 		dst = append(dst, p...)
 		off += int64(len(p))
 	}

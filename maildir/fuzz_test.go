@@ -1,6 +1,7 @@
 package maildir
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -100,6 +101,54 @@ func FuzzDecodeMUTF7(f *testing.F) {
 			if err != nil || dec != s {
 				t.Fatalf("EncodeMUTF7(%q) = %q, which decodes as %q, %v", s, enc, dec, err)
 			}
+		}
+	})
+}
+
+// FuzzParseKeywords: what parses renders back to a file that parses the
+// same, and no keyword holds a line break.
+func FuzzParseKeywords(f *testing.F) {
+	for _, s := range []string{"0 $Forwarded\n1 Junk\n", "0 a\n0 b\n", "25 z\n", "26 z\n", "01 a\n", "0 a b\r\n", "", "\n\n0 x"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		kw, err := ParseKeywords(data)
+		if err != nil {
+			return
+		}
+		if len(kw) > maxKeywords {
+			t.Fatalf("%d keywords, more than %d letters", len(kw), maxKeywords)
+		}
+		for _, k := range kw {
+			if strings.ContainsAny(k, "\n") {
+				t.Fatalf("keyword %q holds a line break", k)
+			}
+		}
+		again, err := ParseKeywords(RenderKeywords(kw))
+		if err != nil || strings.Join(again, "\x00") != strings.Join(kw, "\x00") {
+			t.Fatalf("render of %q parses as %q, %v", kw, again, err)
+		}
+	})
+}
+
+// FuzzParseLocation: a template that parses gives, for any user id, a path
+// under its literal prefix or an error; never a path that climbs.
+func FuzzParseLocation(f *testing.F) {
+	for _, s := range []string{"maildir:/var/vmail/%d/%n/Maildir", "maildir:/home/%u/Maildir:INDEX=/x", "maildir:~/Maildir", "maildir:/a/%{domain}/%{username}", "maildir:/a::b/%u%%"} {
+		f.Add(s, "alice@example.org")
+	}
+	f.Add("maildir:/v/%d/%n", "../..@..")
+	f.Fuzz(func(t *testing.T, tmpl, user string) {
+		l, err := ParseLocation(tmpl)
+		if err != nil {
+			return
+		}
+		p, err := l.Path(user)
+		if err != nil {
+			return
+		}
+		if !strings.HasPrefix(p, "/") || filepath.Clean(p) != p || strings.ContainsRune(p, 0) {
+			t.Fatalf("%s for user %q gives %q", tmpl, user, p)
 		}
 	})
 }

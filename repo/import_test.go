@@ -28,7 +28,7 @@ type testArchive struct {
 	stored  []string // nil: every body
 }
 
-func (a testArchive) bytes(t *testing.T) []byte {
+func (a testArchive) bytes(t testing.TB) []byte {
 	t.Helper()
 	h := archive.Header{Version: 1, Created: a.created.UnixNano(), Server: "mail1", Group: a.group, Scope: "/",
 		Snapshot: a.created.UTC().Format(time.RFC3339Nano)}

@@ -301,20 +301,38 @@ func (r *Repo) ReadBlob(h archive.Hash) ([]byte, error) {
 		if archive.PartsHash(b.Parts...) != h {
 			return nil, fmt.Errorf("blob %x: the index names parts of another message; run 'mailvault index rebuild'", h[:8])
 		}
-		return archive.JoinParts(b.Parts, r.readWhole)
+		return r.joinParts(b.Parts)
 	}
 	return r.readAt(h, b)
 }
 
-func (r *Repo) readWhole(h archive.Hash) ([]byte, error) {
-	b, err := r.Catalog.Blob(h)
-	if err != nil {
-		return nil, err
+// joinParts reads the parts of a message into one buffer of the size
+// the index gives, so that a large message is held once while it is read.
+func (r *Repo) joinParts(parts []archive.Hash) ([]byte, error) {
+	blobs := make([]index.Blob, len(parts))
+	var total int64
+	for i, p := range parts {
+		b, err := r.Catalog.Blob(p)
+		if err != nil {
+			return nil, err
+		}
+		if len(b.Parts) > 0 {
+			return nil, fmt.Errorf("blob %x: a part that has parts: %w", p[:8], archive.ErrCorrupt)
+		}
+		blobs[i] = b
+		total += b.Loc.Length
 	}
-	if len(b.Parts) > 0 {
-		return nil, fmt.Errorf("blob %x: a part that has parts: %w", h[:8], archive.ErrCorrupt)
+	out := make([]byte, 0, min(total, archive.MaxRecord))
+	for i, p := range parts {
+		ar, err := r.reader(blobs[i].Archive)
+		if err != nil {
+			return nil, err
+		}
+		if out, err = ar.AppendBlob(out, p, blobs[i].Loc); err != nil {
+			return nil, err
+		}
 	}
-	return r.readAt(h, b)
+	return out, nil
 }
 
 func (r *Repo) readAt(h archive.Hash, b index.Blob) ([]byte, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/mailvault/mailvault/archive"
 )
@@ -30,12 +31,23 @@ func NewArchiveBlobs(r *archive.Reader) *ArchiveBlobs {
 }
 
 func (a *ArchiveBlobs) ReadBlob(h archive.Hash) ([]byte, error) {
+	return a.AppendBlob(nil, h)
+}
+
+// AppendBlob appends the bytes of a blob to dst.
+func (a *ArchiveBlobs) AppendBlob(dst []byte, h archive.Hash) ([]byte, error) {
 	loc, ok := a.locs[h]
 	if !ok {
 		return nil, fmt.Errorf("blob %x: %w", h[:8], ErrNotInArchive)
 	}
-	return a.r.ReadBlob(h, loc)
+	if dst == nil {
+		return a.r.ReadBlob(h, loc)
+	}
+	return a.r.AppendBlob(dst, h, loc)
 }
+
+// BlobLen returns the size of a blob, 0 for one not in the archive.
+func (a *ArchiveBlobs) BlobLen(h archive.Hash) int64 { return a.locs[h].Length }
 
 // Spool keeps the blobs of an archive read from a pipe in a temporary file,
 // so that a restore needs one pass over the stream even when a message of
@@ -87,19 +99,29 @@ func ReadStream(sr *archive.StreamReader, dir string) ([]*archive.Folder, *Spool
 
 // ReadBlob reads a spooled blob back, checked against its hash.
 func (sp *Spool) ReadBlob(h archive.Hash) ([]byte, error) {
+	return sp.AppendBlob(nil, h)
+}
+
+// AppendBlob appends a spooled blob to dst, checked against its hash.
+func (sp *Spool) AppendBlob(dst []byte, h archive.Hash) ([]byte, error) {
 	s, ok := sp.locs[h]
 	if !ok {
 		return nil, fmt.Errorf("blob %x: %w", h[:8], ErrNotInArchive)
 	}
-	data := make([]byte, s.n)
+	start := len(dst)
+	dst = slices.Grow(dst, int(s.n))[:start+int(s.n)]
+	data := dst[start:]
 	if _, err := sp.f.ReadAt(data, s.off); err != nil {
 		return nil, fmt.Errorf("cannot read spool file: %w", err)
 	}
 	if sha256.Sum256(data) != h {
 		return nil, fmt.Errorf("blob %x changed in the spool file", h[:8])
 	}
-	return data, nil
+	return dst, nil
 }
+
+// BlobLen returns the size of a spooled blob, 0 for one not spooled.
+func (sp *Spool) BlobLen(h archive.Hash) int64 { return sp.locs[h].n }
 
 // Close removes the spool.
 func (sp *Spool) Close() error { return sp.f.Close() }

@@ -332,12 +332,34 @@ func deliver(t *maildir.Target, m archive.Message, name string, blobs Blobs) err
 	return t.Deliver(m.Subdir, name, bytes.NewReader(data), m.Mtime)
 }
 
+// appender is what a Blobs of an archive file or a stream also does, so
+// that the parts of a large message are read into one buffer of its size.
+type appender interface {
+	AppendBlob(dst []byte, h archive.Hash) ([]byte, error)
+	BlobLen(h archive.Hash) int64
+}
+
 // readMessage reads a message's bytes, joining its parts if it has any.
 func readMessage(blobs Blobs, m *archive.Message) ([]byte, error) {
 	if len(m.Parts) == 0 {
 		return blobs.ReadBlob(m.Blob)
 	}
-	return archive.JoinParts(m.Parts, blobs.ReadBlob)
+	ap, ok := blobs.(appender)
+	if !ok {
+		return archive.JoinParts(m.Parts, blobs.ReadBlob)
+	}
+	var total int64
+	for _, p := range m.Parts {
+		total += ap.BlobLen(p)
+	}
+	out := make([]byte, 0, min(total, archive.MaxRecord))
+	for _, p := range m.Parts {
+		var err error
+		if out, err = ap.AppendBlob(out, p); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // uniqueName makes a new Dovecot-style base for a message whose name is
