@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mailvault/mailvault/archive"
@@ -56,4 +57,30 @@ func TestSelectFoldersPrefersTheLongestFolder(t *testing.T) {
 	if _, _, err := (Scope{User: "u", Rest: "Nope"}).selectFolders(folders); err == nil {
 		t.Error("unknown folder accepted")
 	}
+}
+
+// FuzzParseScope: a scope that parses has a server and no empty or
+// relative component before the folder, and prints back as itself.
+func FuzzParseScope(f *testing.F) {
+	for _, s := range []string{"/mail1", "/mail1/staff/alice@example.org/Archive/2002/cur/1.M1P1:2,S", "/../x", "/a//b", "a", "/a/./b/", "/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sc, err := ParseScope(s)
+		if err != nil {
+			return
+		}
+		for _, c := range []string{sc.Server, sc.Group, sc.User} {
+			if c == "." || c == ".." || strings.Contains(c, "/") {
+				t.Fatalf("ParseScope(%q) = %+v", s, sc)
+			}
+		}
+		if sc.Server == "" || (sc.Group == "" && sc.User != "") || (sc.User == "" && sc.Rest != "") {
+			t.Fatalf("ParseScope(%q) = %+v", s, sc)
+		}
+		again, err := ParseScope(sc.String())
+		if err != nil || again != sc {
+			t.Fatalf("ParseScope(%q) = %+v prints as %q, which parses as %+v, %v", s, sc, sc.String(), again, err)
+		}
+	})
 }
