@@ -19,6 +19,8 @@ const (
 	MaxNameLen       = 255
 	MaxUserLen       = 2*MaxNameLen + 1
 	MaxFolderNameLen = 4 * MaxNameLen
+
+	maxNamed = 5 // bad names told in one error; the rest are counted
 )
 
 // CheckFolder checks the names of a folder record: its user, folder name
@@ -40,7 +42,7 @@ func CheckFolder(f *Folder) error {
 	}
 	if f.Dir != "" {
 		if why := pathComponent(f.Dir, MaxNameLen); why != "" || f.Dir[0] != '.' {
-			bad("folder directory", f.Dir, cmp(why, `is not a Maildir++ folder directory (".name")`))
+			bad("folder directory", f.Dir, orElse(why, `is not a Maildir++ folder directory (".name")`))
 		}
 	}
 	for i := range f.Messages {
@@ -64,17 +66,20 @@ func CheckFolder(f *Folder) error {
 		}
 	}
 	for _, k := range f.Keywords {
-		if strings.ContainsAny(k, "\x00\r\n") || len(k) > MaxNameLen {
+		if strings.ContainsAny(k, "\x00\n") || len(k) > MaxNameLen {
 			bad("keyword", k, "holds a line break or NUL, or is too long")
 		}
 	}
 	if len(errs) == 0 {
 		return nil
 	}
+	if n := len(errs); n > maxNamed {
+		errs = append(errs[:maxNamed], fmt.Sprintf("and %d more", n-maxNamed))
+	}
 	return fmt.Errorf("%w: user %s, folder %s: %s", ErrBadName, QuoteName(f.User), QuoteName(f.Name), strings.Join(errs, "; "))
 }
 
-func cmp(a, b string) string {
+func orElse(a, b string) string {
 	if a != "" {
 		return a
 	}
