@@ -138,13 +138,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(fs.Output(), "\nflags:")
 		fs.PrintDefaults()
 	}
+	if helpAsked(rest) { // to stdout, once; a bad flag's usage goes to stderr
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return exitOK
+	}
 	positional, err := parseInterspersed(fs, rest)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
 		return exitUsage
 	}
 	err = cmd.run(e, positional)
@@ -157,6 +157,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hint: %s\n", h)
 	}
 	return code
+}
+
+// helpAsked reports whether the flags ask for help (before any "--").
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
 }
 
 // parseInterspersed parses flags that may stand before, between or after
