@@ -68,6 +68,7 @@ func Open(dir string, opt Options) (*Repo, []Problem, error) {
 	}
 	l := Layout(dir)
 	l.removeStaleIndexes()
+	l.removeStalePending()
 	cat, err := index.Open(l.Index())
 	if errors.Is(err, index.ErrLocked) && opt.Private {
 		return openPrivate(l)

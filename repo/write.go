@@ -14,6 +14,9 @@ import (
 
 // Pending is an archive file being written under tmp/. Commit moves it into
 // archives/ once it is complete and on disk; until then no reader sees it.
+// The file is flocked for as long as it is written, so that a file under
+// tmp/ whose lock can be taken was left by a process that died (killed,
+// or the machine went down) and can be removed (removeStalePending).
 type Pending struct {
 	*os.File
 	l    Layout
@@ -34,31 +37,74 @@ func (l Layout) Create(name string) (*Pending, error) {
 	if strings.ContainsRune(name, '/') || !strings.HasSuffix(name, archiveExt) {
 		return nil, fmt.Errorf("bad archive name %q", name)
 	}
-	f, err := os.OpenFile(filepath.Join(l.Tmp(), name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	path := filepath.Join(l.Tmp(), name)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create archive: %w", err)
+	}
+	// Between the create and the lock, a cleaner may take the file for a
+	// dead one and remove it: then the name is ours no more.
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if err == nil && !stillAt(f, path) {
+		err = fmt.Errorf("removed while being created")
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("cannot lock new archive %s: %w", path, err)
 	}
 	return &Pending{File: f, l: l, name: name}, nil
 }
 
-// Commit syncs the file and renames it into archives/.
+// stillAt reports whether path names the open file f.
+func stillAt(f *os.File, path string) bool {
+	a, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Lstat(path)
+	return err == nil && os.SameFile(a, b)
+}
+
+// Commit syncs the file and renames it into archives/. The file stays
+// open, and so locked, until it is in place.
 func (p *Pending) Commit() (string, error) {
 	if err := p.Sync(); err != nil {
 		p.Abort()
 		return "", fmt.Errorf("cannot sync archive %s: %w", p.name, err)
 	}
-	if err := p.Close(); err != nil {
-		p.Abort()
-		return "", fmt.Errorf("cannot close archive %s: %w", p.name, err)
-	}
 	if err := os.Rename(p.File.Name(), p.l.ArchivePath(p.name)); err != nil {
 		p.Abort()
 		return "", fmt.Errorf("cannot move archive into place: %w", err)
+	}
+	if err := p.Close(); err != nil {
+		return "", fmt.Errorf("cannot close archive %s: %w", p.name, err)
 	}
 	if err := syncDir(p.l.ArchivesDir()); err != nil {
 		return "", fmt.Errorf("cannot sync %s: %w", p.l.ArchivesDir(), err)
 	}
 	return p.name, nil
+}
+
+// removeStalePending removes the archives that processes which died left
+// half-written under tmp/: those whose lock can be taken. One still being
+// written is locked by its writer and stays.
+func (l Layout) removeStalePending() {
+	entries, _ := os.ReadDir(l.Tmp())
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), archiveExt) {
+			continue
+		}
+		path := filepath.Join(l.Tmp(), e.Name())
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil && stillAt(f, path) {
+			os.Remove(path)
+		}
+		f.Close()
+	}
 }
 
 // Abort removes the unfinished file.

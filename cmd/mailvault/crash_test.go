@@ -1,0 +1,685 @@
+package main
+
+// The crash suite: mailvault is killed with SIGKILL at random points of a
+// backup, an index rebuild, an import and a restore, and after every kill
+// the repository (or the restored store) must be as a user relies on it:
+// every earlier snapshot there and whole, nothing half-written visible,
+// nothing left behind, and the next run working.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mailvault/mailvault/archive"
+	"github.com/mailvault/mailvault/internal/figures"
+	"github.com/mailvault/mailvault/internal/teststore"
+)
+
+// mailState is a store's message files: path under the store root
+// (<domain>/<local>/Maildir/[.Folder/]cur/<name>) → sha-256 of the bytes.
+type mailState map[string]string
+
+// readMailState reads every message file (in cur/ and new/) under root.
+func readMailState(t *testing.T, root string) mailState {
+	t.Helper()
+	out := mailState{}
+	err := filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || !fi.Mode().IsRegular() {
+			return err
+		}
+		if sub := filepath.Base(filepath.Dir(p)); sub != "cur" && sub != "new" {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		sum := sha256.Sum256(data)
+		out[rel] = hex.EncodeToString(sum[:])
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// userOf names the user of a path in a mailState.
+func userOf(rel string) string {
+	parts := strings.SplitN(rel, "/", 3)
+	return parts[1] + "@" + parts[0]
+}
+
+// ofGroup keeps the files of the users of one group.
+func (s mailState) ofGroup(group string) mailState {
+	out := mailState{}
+	for p, h := range s {
+		if e2eUsers[userOf(p)] == group {
+			out[p] = h
+		}
+	}
+	return out
+}
+
+// diff counts the files of want missing from s or different there, and
+// the files of s that want lacks, with a few examples.
+func (s mailState) diff(want mailState) (lost, extra int, examples []string) {
+	for p, h := range want {
+		if s[p] != h {
+			lost++
+			if len(examples) < 3 {
+				examples = append(examples, "missing or different: "+p)
+			}
+		}
+	}
+	for p := range s {
+		if _, ok := want[p]; !ok {
+			extra++
+			if len(examples) < 6 {
+				examples = append(examples, "extra: "+p)
+			}
+		}
+	}
+	return lost, extra, examples
+}
+
+// crashSnap is a snapshot the repository must keep: its line of
+// 'snapshots --json' and the messages a restore of it must give back.
+type crashSnap struct {
+	line    snapLine
+	created int64 // unix ns, from the archive's header
+	want    mailState
+}
+
+type snapLine struct {
+	Time     string `json:"time"`
+	Server   string `json:"server"`
+	Group    string `json:"group"`
+	Archive  string `json:"archive"`
+	Users    int    `json:"users"`
+	Folders  int    `json:"folders"`
+	Messages int    `json:"messages"`
+	Bytes    int64  `json:"bytes"`
+	Kind     string `json:"kind"`
+}
+
+// crashRig is a store, a repository and what the repository must hold.
+type crashRig struct {
+	t      *testing.T
+	st     *teststore.Store
+	repo   string
+	groups string
+	rng    *rand.Rand
+	snaps  map[string]*crashSnap // by archive name
+	seq    int                   // messages delivered so far
+	roots  int                   // restore targets made so far
+}
+
+func newCrashRig(t *testing.T, messages int, seed uint64) *crashRig {
+	t.Helper()
+	quickExit(t)
+	st := buildStore(t, messages)
+	dir := t.TempDir()
+	g := &crashRig{t: t, st: st, repo: filepath.Join(dir, "repo"), groups: filepath.Join(dir, "groups.conf"),
+		rng: rand.New(rand.NewPCG(seed, seed)), snaps: map[string]*crashSnap{}}
+	if err := os.WriteFile(g.groups, []byte(e2eGroups), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("crash suite seed %d", seed)
+	return g
+}
+
+// crashSeed is the seed of the random kill points: MAILVAULT_CRASH_SEED
+// repeats a run, otherwise it is new each time (and logged).
+func crashSeed(t *testing.T) uint64 {
+	if s := os.Getenv("MAILVAULT_CRASH_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("MAILVAULT_CRASH_SEED: %v", err)
+		}
+		return n
+	}
+	return uint64(time.Now().UnixNano())
+}
+
+func (g *crashRig) backupArgs(flags ...string) []string {
+	return append(append([]string{"backup", "--repo", g.repo, "--server", "mail1", "--groups", g.groups, "--quiet"}, flags...), g.st.Template)
+}
+
+// change delivers a few new messages to random users and expunges one
+// message file, so that each run has something new to store.
+func (g *crashRig) change() {
+	t := g.t
+	state := readMailState(t, g.st.Root)
+	var paths []string
+	for p := range state {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for range 3 {
+		user := g.st.Users[g.rng.IntN(len(g.st.Users))]
+		var msgs [][]byte
+		for range 4 {
+			src, err := os.ReadFile(filepath.Join(g.st.Root, paths[g.rng.IntN(len(paths))]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.seq++
+			msgs = append(msgs, append([]byte(fmt.Sprintf("X-Crash-Test: %d\n", g.seq)), src...))
+		}
+		if err := g.st.Deliver(user, msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	victim := paths[g.rng.IntN(len(paths))]
+	if err := os.Remove(filepath.Join(g.st.Root, victim)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// snapshotLines runs 'snapshots --json'.
+func (g *crashRig) snapshotLines() ([]snapLine, error) {
+	r := mv(g.t, "snapshots", "--repo", g.repo, "--json")
+	if r.code != 0 {
+		return nil, fmt.Errorf("snapshots: exit %d: %s", r.code, r.stderr)
+	}
+	var out []snapLine
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if l == "" {
+			continue
+		}
+		var s snapLine
+		if err := json.Unmarshal([]byte(l), &s); err != nil {
+			return nil, fmt.Errorf("snapshots --json: %q: %v", l, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// backup runs a backup that must succeed, records its snapshots and
+// returns how long it took.
+func (g *crashRig) backup(flags ...string) time.Duration {
+	g.t.Helper()
+	state := readMailState(g.t, g.st.Root)
+	kr := runKilled(g.t, -1, "", g.backupArgs(flags...)...)
+	if kr.code != 0 {
+		g.t.Fatalf("backup %v: exit %d: %s", flags, kr.code, kr.stderr)
+	}
+	if errs, _ := g.check(state, false); len(errs) > 0 {
+		g.t.Fatalf("after a backup that was not killed: %v", errs)
+	}
+	return kr.took
+}
+
+// check compares the repository with what it must hold: the snapshots
+// listed, archives/ and tmp/. Snapshots not seen before must be of the run
+// that was killed (whose store was pending). With restores set, one of the
+// new snapshots (or the latest of a group) and one of any time are
+// restored and compared with what their store held; it returns what
+// failed and the messages lost or duplicated.
+func (g *crashRig) check(pending mailState, restores bool) (errs []error, lost int) {
+	t := g.t
+	t.Helper()
+	lines, err := g.snapshotLines()
+	if err != nil {
+		return []error{err}, 0
+	}
+	listed := map[string]bool{}
+	knownBefore := map[*crashSnap]bool{}
+	for _, s := range g.snaps {
+		knownBefore[s] = true
+	}
+	for _, l := range lines {
+		listed[l.Archive] = true
+		s, known := g.snaps[l.Archive]
+		if !known {
+			if pending == nil {
+				errs = append(errs, fmt.Errorf("snapshot %s of group %s in %s appeared from nowhere", l.Time, l.Group, l.Archive))
+				continue
+			}
+			a, err := archive.OpenFile(filepath.Join(g.repo, "archives", l.Archive))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("a listed archive cannot be read: %v", err))
+				continue
+			}
+			s = &crashSnap{line: l, created: a.Header().Created, want: pending.ofGroup(l.Group)}
+			a.Close()
+			g.snaps[l.Archive] = s
+			if len(s.want) != l.Messages {
+				errs = append(errs, fmt.Errorf("snapshot %s of %s lists %d messages, the store had %d", l.Time, l.Group, l.Messages, len(s.want)))
+			}
+			continue
+		}
+		if l != s.line {
+			errs = append(errs, fmt.Errorf("snapshot in %s changed:\n got %+v\nwant %+v", l.Archive, l, s.line))
+		}
+	}
+	for name, s := range g.snaps {
+		if !listed[name] {
+			errs = append(errs, fmt.Errorf("snapshot %s of group %s (%s) is gone", s.line.Time, s.line.Group, name))
+		}
+	}
+	// Every archive in archives/ is listed, and nothing is left under tmp/.
+	files, _ := filepath.Glob(filepath.Join(g.repo, "archives", "*"))
+	for _, f := range files {
+		if !listed[filepath.Base(f)] {
+			errs = append(errs, fmt.Errorf("%s is in archives/ but not among the snapshots", filepath.Base(f)))
+		}
+	}
+	if left := names(filepath.Join(g.repo, "tmp")); len(left) > 0 {
+		errs = append(errs, fmt.Errorf("left under tmp/: %v", left))
+	}
+	if !restores || len(g.snaps) == 0 {
+		return errs, 0
+	}
+	// A new snapshot (or the latest of a group) and one of any time.
+	var all, fresh []*crashSnap
+	latest := map[string]*crashSnap{}
+	for _, s := range g.snaps {
+		all = append(all, s)
+		if !knownBefore[s] {
+			fresh = append(fresh, s)
+		}
+		if l := latest[s.line.Group]; l == nil || s.created > l.created {
+			latest[s.line.Group] = s
+		}
+	}
+	if len(fresh) == 0 {
+		for _, s := range latest {
+			fresh = append(fresh, s)
+		}
+	}
+	byName := func(l []*crashSnap) []*crashSnap {
+		sort.Slice(l, func(i, j int) bool { return l[i].line.Archive < l[j].line.Archive })
+		return l
+	}
+	for _, s := range []*crashSnap{byName(fresh)[g.rng.IntN(len(fresh))], byName(all)[g.rng.IntN(len(all))]} {
+		n, err := g.restoreSnap(s)
+		lost += n
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs, lost
+}
+
+// restoreSnap restores one snapshot of a group and compares it with what
+// the store held when it was taken.
+func (g *crashRig) restoreSnap(s *crashSnap) (lost int, _ error) {
+	at := time.Unix(0, s.created).UTC().Format(time.RFC3339Nano)
+	return g.restoreAndCompare("/mail1/"+s.line.Group, at, s.want)
+}
+
+// restoreAndCompare restores a scope as of at ("" for the latest) into an
+// empty store root and compares every message with want.
+func (g *crashRig) restoreAndCompare(scope, at string, want mailState) (lost int, _ error) {
+	g.roots++
+	root := newStoreRoot(g.t, g.st, fmt.Sprintf("crash-restore-%d", g.roots))
+	defer os.RemoveAll(root)
+	args := []string{"restore", "--repo", g.repo, scope, "--to", locationUnder(root)}
+	if at != "" {
+		args = append(args, "--at", at)
+	}
+	r := mv(g.t, args...)
+	if r.code != 0 {
+		return len(want), fmt.Errorf("restore %s --at %q: exit %d: %s", scope, at, r.code, r.stderr)
+	}
+	missing, extra, ex := readMailState(g.t, root).diff(want)
+	if missing+extra > 0 {
+		return missing + extra, fmt.Errorf("restore %s --at %q: %d messages missing or different, %d extra: %v", scope, at, missing, extra, ex)
+	}
+	return 0, nil
+}
+
+// checkLatest restores the whole server, the latest snapshot of every
+// group, and compares it with the store.
+func (g *crashRig) checkLatest() {
+	g.t.Helper()
+	if _, err := g.restoreAndCompare("/mail1", "", readMailState(g.t, g.st.Root)); err != nil {
+		g.t.Error(err)
+	}
+}
+
+// killRun is one run of the binary that is killed unless it ends first.
+type killRun struct {
+	killed  bool          // SIGKILL came before the process ended
+	code    int           // its exit code when it ended by itself
+	stderr  string        //
+	took    time.Duration // from start to end (or kill)
+	renamed time.Duration // when a new file first showed in watchDir, or 0
+}
+
+// runKilled starts the binary with args and kills it with SIGKILL after
+// delay; a negative delay lets it run to its end. With watchDir set, the
+// delay counts from the moment a new entry first shows there (an archive
+// renamed into archives/), which is also reported.
+func runKilled(t *testing.T, delay time.Duration, watchDir string, args ...string) killRun {
+	t.Helper()
+	before := map[string]bool{}
+	if watchDir != "" {
+		for _, n := range names(watchDir) {
+			before[n] = true
+		}
+	}
+	cmd := exec.Command(binary, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var kr killRun
+	var timer <-chan time.Time
+	if delay >= 0 && watchDir == "" {
+		timer = time.After(delay)
+	}
+	var poll <-chan time.Time
+	if watchDir != "" {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		poll = tick.C
+	}
+	for {
+		select {
+		case err := <-done:
+			kr.took = time.Since(start)
+			if ee, ok := err.(*exec.ExitError); ok {
+				kr.code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			kr.stderr = stderr.String()
+			return kr
+		case <-poll:
+			for _, n := range names(watchDir) {
+				if !before[n] {
+					kr.renamed = time.Since(start)
+					poll = nil
+					if delay >= 0 {
+						timer = time.After(delay)
+					}
+					break
+				}
+			}
+		case <-timer:
+			cmd.Process.Signal(syscall.SIGKILL)
+			err := <-done
+			kr.took = time.Since(start)
+			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				kr.killed = true
+			} else if ee, ok := err.(*exec.ExitError); ok {
+				kr.code = ee.ExitCode()
+			}
+			kr.stderr = stderr.String()
+			return kr
+		}
+	}
+}
+
+// uniform returns a random duration in [0, d].
+func (g *crashRig) uniform(d time.Duration) time.Duration {
+	return time.Duration(g.rng.Int64N(int64(d) + 1))
+}
+
+// checkMount mounts the repository and compares the latest view with the
+// store, and .snapshots/ with the runs the repository holds.
+func (g *crashRig) checkMount() {
+	t := g.t
+	t.Helper()
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	m := startMount(t, g.repo, mnt)
+	defer m.stop(t)
+	files := storeFiles(t, g.st, mnt)
+	for _, f := range files {
+		want, err := os.ReadFile(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(f.mountPath)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("mount: %s: %v (or its bytes differ)", f.mountPath, err)
+		}
+	}
+	var inMount int
+	filepath.Walk(filepath.Join(mnt, "mail1"), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			if sub := filepath.Base(filepath.Dir(p)); sub == "cur" || sub == "new" {
+				inMount++
+			}
+		}
+		return nil
+	})
+	if inMount != len(files) {
+		t.Errorf("mount shows %d message files, the store has %d", inMount, len(files))
+	}
+	runs := map[int64]bool{}
+	for _, s := range g.snaps {
+		runs[s.created] = true
+	}
+	var shown int
+	for _, n := range names(filepath.Join(mnt, ".snapshots")) {
+		if n != "latest" {
+			shown++
+		}
+	}
+	if shown != len(runs) {
+		t.Errorf("mount shows %d snapshots under .snapshots/, the repository holds %d runs", shown, len(runs))
+	}
+}
+
+// TestCrashBackup kills backups at random points: uniformly within the
+// time of an uninterrupted run, and after the first archive is renamed
+// into archives/ (while the others are committed and the index ingests).
+func TestCrashBackup(t *testing.T) {
+	requireFUSE(t)
+	g := newCrashRig(t, figures.Size(150, 3000), crashSeed(t))
+	g.backup()
+	// One uninterrupted run of each kind measures the span to kill in.
+	g.change()
+	incr := g.backup()
+	g.change()
+	full := g.backup("--full")
+	t.Logf("an incremental run takes %s, a full run %s", incr, full)
+
+	kills := figures.Size(4, 24)
+	var tried, held, lost, ended int
+	for i := range kills {
+		g.change()
+		pending := readMailState(t, g.st.Root)
+		flags, span := []string(nil), incr
+		if i%2 == 1 {
+			flags, span = []string{"--full"}, full
+		}
+		var kr killRun
+		var where string
+		if i%3 == 2 {
+			// During the commit and the index ingest: after the first rename.
+			delay := g.uniform(span / 4)
+			kr = runKilled(t, delay, filepath.Join(g.repo, "archives"), g.backupArgs(flags...)...)
+			where = fmt.Sprintf("%s after the first archive was renamed", delay)
+		} else {
+			delay := g.uniform(span)
+			kr = runKilled(t, delay, "", g.backupArgs(flags...)...)
+			where = fmt.Sprintf("at %s", delay)
+		}
+		tried++
+		if !kr.killed {
+			ended++
+			if kr.code != 0 {
+				t.Errorf("kill %d: the backup ended by itself with exit %d: %s", i, kr.code, kr.stderr)
+			}
+		}
+		errs, n := g.check(pending, true)
+		lost += n
+		// The next backup must work, and with it the repository.
+		next := readMailState(t, g.st.Root)
+		if r := mv(t, g.backupArgs()...); r.code != 0 {
+			errs = append(errs, fmt.Errorf("the next backup: exit %d: %s", r.code, r.stderr))
+		} else {
+			more, _ := g.check(next, false)
+			errs = append(errs, more...)
+		}
+		if len(errs) > 0 {
+			t.Errorf("backup %s killed %s: %v", strings.Join(flags, " "), where, errs)
+			continue
+		}
+		held++
+	}
+	g.checkLatest()
+	g.checkMount()
+	figures.Record(t, figures.Row{Suite: "crash", What: "backup killed at a random point", Tried: tried, Held: held, Lost: lost,
+		Note: fmt.Sprintf("%d messages; %d runs ended before the kill", len(readMailState(t, g.st.Root)), ended)})
+}
+
+// crashBase is a repository of three runs (full, then two incremental,
+// with changes to the store in between): nine snapshots to keep.
+func crashBase(t *testing.T, messages int) *crashRig {
+	g := newCrashRig(t, messages, crashSeed(t))
+	g.backup("--full")
+	for range 2 {
+		g.change()
+		g.backup()
+	}
+	return g
+}
+
+// TestCrashIndexRebuild kills 'index rebuild' at random points: every
+// snapshot must stay, the next command must find a working index, and the
+// next rebuild must succeed.
+func TestCrashIndexRebuild(t *testing.T) {
+	requireFUSE(t)
+	g := crashBase(t, figures.Size(150, 3000))
+	rebuild := []string{"index", "rebuild", "--repo", g.repo}
+	kr := runKilled(t, -1, "", rebuild...)
+	if kr.code != 0 {
+		t.Fatalf("index rebuild: exit %d: %s", kr.code, kr.stderr)
+	}
+	span := kr.took
+	t.Logf("an index rebuild takes %s", span)
+	kills := figures.Size(4, 24)
+	var tried, held, lost, ended int
+	for i := range kills {
+		delay := g.uniform(span)
+		kr := runKilled(t, delay, "", rebuild...)
+		tried++
+		if !kr.killed {
+			ended++
+			if kr.code != 0 {
+				t.Errorf("kill %d: index rebuild ended by itself with exit %d: %s", i, kr.code, kr.stderr)
+			}
+		}
+		errs, n := g.check(nil, true)
+		lost += n
+		if r := mv(t, rebuild...); r.code != 0 {
+			errs = append(errs, fmt.Errorf("the next index rebuild: exit %d: %s", r.code, r.stderr))
+		} else {
+			more, _ := g.check(nil, false)
+			errs = append(errs, more...)
+		}
+		if len(errs) > 0 {
+			t.Errorf("index rebuild killed at %s: %v", delay, errs)
+			continue
+		}
+		held++
+	}
+	g.change()
+	g.backup()
+	g.checkLatest()
+	g.checkMount()
+	figures.Record(t, figures.Row{Suite: "crash", What: "index rebuild killed at a random point", Tried: tried, Held: held, Lost: lost,
+		Note: fmt.Sprintf("%d archives; %d runs ended before the kill", len(g.snaps), ended)})
+}
+
+// TestCrashImport kills 'import' of archive files written by 'backup -f'
+// at random points: the archive must be in the repository whole or not at
+// all, and importing it again must bring it in (or say it is there).
+func TestCrashImport(t *testing.T) {
+	requireFUSE(t)
+	g := crashBase(t, figures.Size(150, 3000))
+	kills := figures.Size(4, 24)
+	// The archives to import, each of the store as it was then.
+	files := make([]string, kills+1)
+	states := make([]mailState, kills+1)
+	dir := t.TempDir()
+	for i := range files {
+		g.change()
+		states[i] = readMailState(t, g.st.Root).ofGroup("staff")
+		files[i] = filepath.Join(dir, fmt.Sprintf("staff-%d.mva", i))
+		mustMV(t, "backup", "--server", "mail1", "--groups", g.groups, "--quiet", "-f", files[i], g.st.Template, "/staff")
+	}
+	// The last one is imported whole, to measure the span to kill in.
+	kr := runKilled(t, -1, "", "import", "--repo", g.repo, files[kills])
+	if kr.code != 0 {
+		t.Fatalf("import: exit %d: %s", kr.code, kr.stderr)
+	}
+	span := kr.took
+	t.Logf("an import takes %s", span)
+	if errs, _ := g.check(mailState{}.merged(states[kills]), false); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var tried, held, lost, ended int
+	for i := range kills {
+		delay := g.uniform(span)
+		before := len(g.snaps)
+		kr := runKilled(t, delay, "", "import", "--repo", g.repo, files[i])
+		tried++
+		if !kr.killed {
+			ended++
+		}
+		errs, n := g.check(states[i], true)
+		lost += n
+		imported := len(g.snaps) > before
+		r := mv(t, "import", "--repo", g.repo, files[i])
+		switch {
+		case imported && r.code != 2:
+			errs = append(errs, fmt.Errorf("importing again an archive that made it in: exit %d, want 2: %s", r.code, r.stderr))
+		case !imported && r.code != 0:
+			errs = append(errs, fmt.Errorf("importing again an archive that did not make it in: exit %d: %s", r.code, r.stderr))
+		default:
+			more, _ := g.check(states[i], false)
+			errs = append(errs, more...)
+		}
+		if len(g.snaps) != before+1 {
+			errs = append(errs, fmt.Errorf("%d snapshots more after the import, want 1", len(g.snaps)-before))
+		}
+		if len(errs) > 0 {
+			t.Errorf("import killed at %s: %v", delay, errs)
+			continue
+		}
+		held++
+	}
+	g.backup()
+	g.checkLatest()
+	g.checkMount()
+	figures.Record(t, figures.Row{Suite: "crash", What: "import killed at a random point", Tried: tried, Held: held, Lost: lost,
+		Note: fmt.Sprintf("%d runs ended before the kill", ended)})
+}
+
+// merged returns s with the files of o added.
+func (s mailState) merged(o mailState) mailState {
+	out := mailState{}
+	for p, h := range s {
+		out[p] = h
+	}
+	for p, h := range o {
+		out[p] = h
+	}
+	return out
+}
