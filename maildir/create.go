@@ -35,6 +35,7 @@ func CreateFolder(root string, fd FolderDir, o Owner) (path string, created bool
 		return "", false, fmt.Errorf("cannot create folder %q: %w", fd.Name, err)
 	}
 	defer d.close()
+	removeStaleTemps(d) // of a maildirfolder file a killed run was writing
 	hadCur, err := d.exists("cur")
 	if err != nil {
 		return "", false, err

@@ -27,6 +27,7 @@ type Target struct {
 
 // OpenTarget opens the folder directory (made by CreateFolder, or one
 // Dovecot made) for Deliver; new files get owner o. No symlink is followed.
+// Temp files that a killed process of this host left in tmp/ are removed.
 func OpenTarget(folder string, o Owner) (*Target, error) {
 	d, err := openDirPath(folder, nil)
 	if err != nil {
@@ -42,6 +43,7 @@ func OpenTarget(folder string, o Owner) (*Target, error) {
 			return nil, err
 		}
 	}
+	removeStaleTemps(t.tmp)
 	for _, sub := range []dir{t.cur, t.new} {
 		names, err := sub.names()
 		if err != nil {

@@ -69,7 +69,8 @@ func (d dir) open(name string) (dir, error) {
 }
 
 // mkdir opens the directory name inside d, first creating it owned by o if
-// it is missing. created reports whether it was.
+// it is missing. created reports whether it was. A directory that a killed
+// run created but never gave its owner (cutShortDir) gets it now.
 func (d dir) mkdir(name string, o Owner) (sub dir, created bool, err error) {
 	err = unix.Mkdirat(d.fd, name, 0o700) // o's mode is set once it is ours
 	switch {
@@ -82,13 +83,29 @@ func (d dir) mkdir(name string, o Owner) (sub dir, created bool, err error) {
 	if err != nil {
 		return dir{}, false, err
 	}
-	if created {
+	if created || d.cutShortDir(sub, o) {
 		if err := o.apply(sub.fd, o.DirMode, sub.path); err != nil {
 			sub.close()
 			return dir{}, false, err
 		}
 	}
 	return sub, created, nil
+}
+
+// cutShortDir reports whether sub, an existing directory in d, is one that
+// mkdir created and was killed before it gave it o's owner and mode: owned
+// by us rather than o, mode 0700, empty, in a directory that o owns. Such
+// a directory is useless to Dovecot, which runs as o.
+func (d dir) cutShortDir(sub dir, o Owner) bool {
+	var st, parent unix.Stat_t
+	if unix.Fstat(sub.fd, &st) != nil || unix.Fstat(d.fd, &parent) != nil {
+		return false
+	}
+	if int(st.Uid) != os.Geteuid() || int(st.Uid) == o.UID || st.Mode&0o7777 != 0o700 || int(parent.Uid) != o.UID {
+		return false
+	}
+	names, err := sub.names()
+	return err == nil && len(names) == 0
 }
 
 // exists reports whether d has an entry name (of any type, not followed).

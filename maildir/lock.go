@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,8 +23,11 @@ const (
 	lockSuffix  = ".lock"
 	// staleLock is Dovecot's MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT: it
 	// overrides a dovecot-uidlist.lock whose mtime is older. Dovecot writes
-	// no pid into this lock (the lock file is the new uidlist), so age is
-	// all there is to go on, for Dovecot and for us.
+	// no pid into this lock (the lock file is the new uidlist), so for its
+	// own locks age is all there is to go on. Ours hold "pid:host" until
+	// the commit, as Dovecot's other dotlocks do, so that a lock left by a
+	// killed restore is taken at once, by the next restore and by Dovecot
+	// (file-dotlock.c reads that line and overrides a lock of a dead pid).
 	staleLock = 2 * time.Minute
 	lockRetry = 100 * time.Millisecond
 )
@@ -70,7 +75,9 @@ func takeLock(d dir, name string, timeout time.Duration) (*os.File, error) {
 	for {
 		fd, err := unix.Openat(d.fd, name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err == nil {
-			return os.NewFile(uintptr(fd), path), nil
+			f := os.NewFile(uintptr(fd), path)
+			f.WriteString(lockOwner()) // a lock without it is only less quickly found stale
+			return f, nil
 		}
 		if !errors.Is(err, unix.EEXIST) {
 			return nil, &os.PathError{Op: "lock", Path: path, Err: err}
@@ -85,18 +92,52 @@ func takeLock(d dir, name string, timeout time.Duration) (*os.File, error) {
 	}
 }
 
-// removeStale removes the lock file if its mtime is older than staleLock.
-// Two processes overriding the same stale lock at once could each remove
-// the other's fresh one; Dovecot's dotlocks share that weakness.
+// lockOwner is the line that names the holder of a lock, as Dovecot
+// writes it into its dotlocks: "pid:host".
+func lockOwner() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%d:%s", os.Getpid(), host)
+}
+
+// removeStale removes the lock file if its mtime is older than staleLock,
+// or if it names a process of this host that is gone. Two processes
+// overriding the same stale lock at once could each remove the other's
+// fresh one; Dovecot's dotlocks share that weakness.
 func removeStale(d dir, name string) bool {
 	var st unix.Stat_t
 	if unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
 		return false // gone already: the next try takes it
 	}
-	if time.Since(time.Unix(st.Mtim.Unix())) < staleLock {
+	if time.Since(time.Unix(st.Mtim.Unix())) < staleLock && !holderGone(d, name) {
 		return false
 	}
+	var again unix.Stat_t
+	if unix.Fstatat(d.fd, name, &again, unix.AT_SYMLINK_NOFOLLOW) != nil || again.Ino != st.Ino {
+		return false // taken by another meanwhile
+	}
 	return unix.Unlinkat(d.fd, name, 0) == nil
+}
+
+// holderGone reports whether a lock file names ("pid:host") a process of
+// this host that no longer runs.
+func holderGone(d dir, name string) bool {
+	fd, err := unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	var buf [512]byte
+	n, _ := unix.Read(fd, buf[:])
+	unix.Close(fd)
+	if n <= 0 {
+		return false
+	}
+	pidText, host, ok := strings.Cut(strings.TrimSuffix(string(buf[:n]), "\n"), ":")
+	me, _ := os.Hostname()
+	pid, err := strconv.Atoi(pidText)
+	if !ok || host != me || err != nil || pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	return unix.Kill(pid, 0) == unix.ESRCH
 }
 
 // keepFresh touches the lock file until the lock ends.
@@ -181,7 +222,10 @@ func (l *UIDListLock) commit(data []byte, o Owner) error {
 		l.f = nil // not ours to remove any more
 		return fmt.Errorf("%s: lock lost to another process; dovecot-uidlist left as it was", path)
 	}
-	if _, err := l.f.Write(data); err != nil {
+	if err := l.f.Truncate(0); err != nil { // the owner line goes
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if _, err := l.f.WriteAt(data, 0); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	if err := o.apply(int(l.f.Fd()), o.FileMode, path); err != nil {

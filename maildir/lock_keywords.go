@@ -63,6 +63,15 @@ func (l *UIDListLock) WriteKeywords(kw []string, o Owner) error {
 		return err
 	}
 	defer f.Close()
+	// The owner line goes: the lock file becomes the new dovecot-keywords.
+	if err := f.Truncate(0); err != nil {
+		unix.Unlinkat(l.dir.fd, lockName, 0)
+		return fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		unix.Unlinkat(l.dir.fd, lockName, 0)
+		return fmt.Errorf("%s: %w", f.Name(), err)
+	}
 	t := &tempFile{in: l.dir, name: lockName, f: f}
 	if _, err := t.fill(bytes.NewReader(RenderKeywords(kw)), nowNano(), o); err != nil {
 		unix.Unlinkat(l.dir.fd, lockName, 0)

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,13 +30,50 @@ func createTemp(d dir) (*tempFile, error) {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	// Dovecot ignores names starting with "." in tmp/ as elsewhere, and
-	// cleans tmp/ of files unused for 36 hours should we crash.
-	name := fmt.Sprintf(".mailvault.%d.%d.%s", time.Now().Unix(), os.Getpid(), hex.EncodeToString(rnd[:]))
+	// cleans tmp/ of files unused for 36 hours should we crash; the next
+	// Target opened on the folder removes them sooner (removeStaleTemps).
+	name := fmt.Sprintf("%s%s.%d.%d.%s", tempPrefix, thisHost(), os.Getpid(), time.Now().Unix(), hex.EncodeToString(rnd[:]))
 	fd, err := unix.Openat(d.fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, &os.PathError{Op: "create", Path: filepath.Join(d.path, name), Err: err}
 	}
 	return &tempFile{in: d, name: name, f: os.NewFile(uintptr(fd), filepath.Join(d.path, name))}, nil
+}
+
+const tempPrefix = ".mailvault."
+
+// thisHost is the host name as it goes into temp file names.
+func thisHost() string {
+	h, _ := os.Hostname()
+	return strings.NewReplacer("/", "_", "\x00", "_").Replace(h)
+}
+
+// removeStaleTemps removes the temp files in d (a folder's tmp/) that a
+// process of this host left when it died: one killed while writing a
+// message, before the message was moved into place. Files of live
+// processes and of other hosts (a store shared over NFS) are left.
+func removeStaleTemps(d dir) {
+	names, err := d.names()
+	if err != nil {
+		return
+	}
+	host := thisHost()
+	for _, n := range names {
+		rest, ok := strings.CutPrefix(n, tempPrefix)
+		if !ok {
+			continue
+		}
+		// <host>.<pid>.<time>.<random>; the host may hold dots.
+		f := strings.Split(rest, ".")
+		if len(f) < 4 || strings.Join(f[:len(f)-3], ".") != host {
+			continue
+		}
+		pid, err := strconv.Atoi(f[len(f)-3])
+		if err != nil || pid <= 0 || pid == os.Getpid() || unix.Kill(pid, 0) != unix.ESRCH {
+			continue
+		}
+		unix.Unlinkat(d.fd, n, 0)
+	}
 }
 
 // fill writes r into the file, makes it durable and gives it owner o,

@@ -10,6 +10,12 @@
 // there is skipped, the others get new UIDs after the existing ones, their
 // flags and dates kept. Nothing in the target is ever overwritten, so a
 // second identical restore changes nothing.
+//
+// A restore that is killed and run again finishes the work: messages
+// already placed are skipped, a folder whose recreation was cut short is
+// recreated on (its dovecot-uidlist is written last, so a folder without
+// one whose files are all the backup's is such a folder), and the temp
+// files and uidlist lock the killed run left are cleared (see maildir).
 package restore
 
 import (
@@ -18,7 +24,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -158,12 +166,45 @@ func restoreFolder(opt Options, res *Result, root, name string, f *archive.Folde
 	if err != nil {
 		return err
 	}
+	if !created && exact {
+		if created, err = cutShort(path, f); err != nil {
+			return err
+		}
+	}
 	if created && exact {
 		res.Created++
 		return recreate(res, path, f, owner, blobs)
 	}
 	return merge(opt, res, path, f, msgs, owner, blobs, created)
 }
+
+// cutShort reports whether an existing folder is a recreation of f that
+// was cut short (the restore was killed): it has no dovecot-uidlist, which
+// recreate writes last, and every message file in it is one of f's. Such a
+// folder is recreated on, so it gets f's UIDs as if never interrupted.
+func cutShort(path string, f *archive.Folder) (bool, error) {
+	if _, err := os.Lstat(filepath.Join(path, uidListName)); !errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	ours := map[string]bool{}
+	for _, m := range f.Messages {
+		ours[maildir.BaseName(m.Name)] = true
+	}
+	for _, sub := range []string{"cur", "new"} {
+		entries, err := os.ReadDir(filepath.Join(path, sub))
+		if err != nil {
+			return false, err
+		}
+		for _, e := range entries {
+			if !ours[maildir.BaseName(e.Name())] {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+const uidListName = "dovecot-uidlist"
 
 // pick selects one message file by name.
 func pick(msgs []archive.Message, name string) []archive.Message {
@@ -219,7 +260,11 @@ func recreate(res *Result, path string, f *archive.Folder, o maildir.Owner, blob
 		return errors.Join(append(errs, err)...) // no uidlist naming files that may not last
 	}
 	// Control files last: Dovecot then finds every file its uidlist names.
-	for _, c := range f.Files {
+	// dovecot-uidlist goes last of all: a folder without it is one whose
+	// recreation was cut short (cutShort).
+	files := slices.Clone(f.Files)
+	sort.SliceStable(files, func(i, j int) bool { return files[j].Name == uidListName && files[i].Name != uidListName })
+	for _, c := range files {
 		if isControlOfUser(c.Name) && f.Name != "INBOX" {
 			continue
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/mailvault/mailvault/archive"
 	"github.com/mailvault/mailvault/internal/figures"
 	"github.com/mailvault/mailvault/internal/teststore"
+	"github.com/mailvault/mailvault/maildir"
 )
 
 // mailState is a store's message files: path under the store root
@@ -154,6 +155,19 @@ func crashSeed(t *testing.T) uint64 {
 		return n
 	}
 	return uint64(time.Now().UnixNano())
+}
+
+// crashKills is how many kills a test makes: 4, 24 at bench size, or
+// MAILVAULT_CRASH_KILLS.
+func crashKills(t *testing.T) int {
+	if s := os.Getenv("MAILVAULT_CRASH_KILLS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("MAILVAULT_CRASH_KILLS=%q: want a count", s)
+		}
+		return n
+	}
+	return figures.Size(4, 24)
 }
 
 func (g *crashRig) backupArgs(flags ...string) []string {
@@ -498,7 +512,7 @@ func TestCrashBackup(t *testing.T) {
 	full := g.backup("--full")
 	t.Logf("an incremental run takes %s, a full run %s", incr, full)
 
-	kills := figures.Size(4, 24)
+	kills := crashKills(t)
 	var tried, held, lost, ended int
 	for i := range kills {
 		g.change()
@@ -573,7 +587,7 @@ func TestCrashIndexRebuild(t *testing.T) {
 	}
 	span := kr.took
 	t.Logf("an index rebuild takes %s", span)
-	kills := figures.Size(4, 24)
+	kills := crashKills(t)
 	var tried, held, lost, ended int
 	for i := range kills {
 		delay := g.uniform(span)
@@ -613,7 +627,7 @@ func TestCrashIndexRebuild(t *testing.T) {
 func TestCrashImport(t *testing.T) {
 	requireFUSE(t)
 	g := crashBase(t, figures.Size(150, 3000))
-	kills := figures.Size(4, 24)
+	kills := crashKills(t)
 	// The archives to import, each of the store as it was then.
 	files := make([]string, kills+1)
 	states := make([]mailState, kills+1)
@@ -682,4 +696,231 @@ func (s mailState) merged(o mailState) mailState {
 		out[p] = h
 	}
 	return out
+}
+
+// TestCrashRestore kills restores at random points and runs them again:
+// into an empty root (the folders are recreated with their UIDs) and into
+// a live folder with messages expunged (they are merged back under
+// Dovecot's lock). After the rerun every message must be there exactly
+// once, nothing left in tmp/, no lock left, and every dovecot-uidlist must
+// name each message file once.
+func TestCrashRestore(t *testing.T) {
+	g := newCrashRig(t, figures.Size(150, 3000), crashSeed(t))
+	st := g.st
+	orig := readMailState(t, st.Root)
+	views := map[string]string{}
+	for _, u := range st.Users {
+		views[u] = dovecotView(t, st, u, "")
+	}
+	g.backup("--full")
+	const user, box = "alice@example.org", "INBOX"
+	inbox := st.Maildir(user)
+	inboxRel, _ := filepath.Rel(st.Root, inbox)
+	inINBOX := func(p string) bool { return !strings.HasPrefix(p, ".") } // not a subfolder
+	inboxWant := contentCounts(orig, func(p string) bool {
+		rest, ok := strings.CutPrefix(p, inboxRel+"/")
+		return ok && inINBOX(rest)
+	})
+	mergeArgs := []string{"restore", "--repo", g.repo, "/mail1/staff/" + user + "/" + box, "--to", st.Template}
+	recreateArgs := func(root string) []string {
+		return []string{"restore", "--repo", g.repo, "/mail1", "--to", locationUnder(root)}
+	}
+	expunge := func() {
+		uids := uidsOf(t, st, user, box)
+		for range 3 {
+			u := uids[g.rng.IntN(len(uids))]
+			if _, err := st.Doveadm(user, "expunge", "mailbox", box, "uid", strconv.Itoa(u)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// One uninterrupted run of each kind measures the span to kill in.
+	g.roots++
+	root := newStoreRoot(t, st, fmt.Sprintf("crash-restore-%d", g.roots))
+	kr := runKilled(t, -1, "", recreateArgs(root)...)
+	if kr.code != 0 {
+		t.Fatalf("restore: exit %d: %s", kr.code, kr.stderr)
+	}
+	recreateSpan := kr.took
+	os.RemoveAll(root)
+	expunge()
+	kr = runKilled(t, -1, "", mergeArgs...)
+	if kr.code != 0 {
+		t.Fatalf("restore into %s: exit %d: %s", box, kr.code, kr.stderr)
+	}
+	mergeSpan := kr.took
+	t.Logf("a restore of the server takes %s, of a folder with 3 messages missing %s", recreateSpan, mergeSpan)
+
+	kills := crashKills(t)
+	var tried, held, lost, ended int
+	for i := range kills {
+		var errs []error
+		var delay time.Duration
+		var what string
+		if i%2 == 0 {
+			what = "into an empty root"
+			g.roots++
+			root := newStoreRoot(t, st, fmt.Sprintf("crash-restore-%d", g.roots))
+			delay = g.uniform(recreateSpan)
+			if kr := runKilled(t, delay, "", recreateArgs(root)...); !kr.killed {
+				ended++
+			}
+			if r := mv(t, recreateArgs(root)...); r.code != 0 {
+				errs = append(errs, fmt.Errorf("the restore run again: exit %d: %s", r.code, r.stderr))
+			}
+			missing, extra, ex := readMailState(t, root).diff(orig)
+			lost += missing + extra
+			if missing+extra > 0 {
+				errs = append(errs, fmt.Errorf("%d messages missing or different, %d extra: %v", missing, extra, ex))
+			}
+			for _, u := range st.Users {
+				if got := dovecotView(t, st, u, locationUnder(root)); got != views[u] {
+					errs = append(errs, fmt.Errorf("%s: Dovecot's view differs from the original: %s", u, firstDiff(got, views[u])))
+				}
+			}
+			errs = append(errs, maildirLeftovers(root)...)
+			os.RemoveAll(root)
+		} else {
+			what = "into " + user + "/" + box + " with 3 messages expunged"
+			expunge()
+			validity := mailboxStatus(t, st, user, box)
+			delay = g.uniform(mergeSpan)
+			if kr := runKilled(t, delay, "", mergeArgs...); !kr.killed {
+				ended++
+			}
+			if r := mv(t, mergeArgs...); r.code != 0 {
+				errs = append(errs, fmt.Errorf("the restore run again: exit %d: %s", r.code, r.stderr))
+			}
+			got := contentCounts(readMailState(t, inbox), inINBOX)
+			missing, dups := 0, 0
+			for h, n := range inboxWant {
+				if got[h] < n {
+					missing += n - got[h]
+				}
+			}
+			for h, n := range got {
+				if n > inboxWant[h] {
+					dups += n - inboxWant[h]
+				}
+			}
+			lost += missing + dups
+			if missing+dups > 0 {
+				errs = append(errs, fmt.Errorf("%s: %d messages missing, %d duplicated", box, missing, dups))
+			}
+			if uids := uidsOf(t, st, user, box); len(uids) != sumCounts(inboxWant) {
+				errs = append(errs, fmt.Errorf("Dovecot lists %d messages in %s, the backup %d", len(uids), box, sumCounts(inboxWant)))
+			}
+			if now := mailboxStatus(t, st, user, box); now != validity {
+				errs = append(errs, fmt.Errorf("UIDVALIDITY changed: %s -> %s", validity, now))
+			}
+			errs = append(errs, maildirLeftovers(st.Root)...)
+		}
+		tried++
+		if len(errs) > 0 {
+			t.Errorf("restore %s killed at %s: %v", what, delay, errs)
+			continue
+		}
+		held++
+	}
+	figures.Record(t, figures.Row{Suite: "crash", What: "restore killed at a random point and run again", Tried: tried, Held: held, Lost: lost,
+		Note: fmt.Sprintf("%d messages; %d runs ended before the kill", len(orig), ended)})
+}
+
+// contentCounts counts the messages of s whose path keep accepts, by
+// content.
+func contentCounts(s mailState, keep func(string) bool) map[string]int {
+	out := map[string]int{}
+	for p, h := range s {
+		if keep(p) {
+			out[h]++
+		}
+	}
+	return out
+}
+
+func sumCounts(m map[string]int) (n int) {
+	for _, c := range m {
+		n += c
+	}
+	return n
+}
+
+// uidsOf returns the UIDs Dovecot reports for a mailbox, and fails the
+// test when one is there twice.
+func uidsOf(t *testing.T, st *teststore.Store, user, box string) []int {
+	t.Helper()
+	list := uids(t, st, user, box)
+	seen := map[int]bool{}
+	for _, u := range list {
+		if seen[u] {
+			t.Errorf("%s %s: UID %d twice", user, box, u)
+		}
+		seen[u] = true
+	}
+	return list
+}
+
+func mailboxStatus(t *testing.T, st *teststore.Store, user, box string) string {
+	t.Helper()
+	s, err := st.Doveadm(user, "mailbox", "status", "uidvalidity", box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// maildirLeftovers finds what an interrupted restore may leave in a store:
+// files of ours in tmp/, Dovecot's uidlist lock, and message files that
+// their folder's dovecot-uidlist does not name exactly once.
+func maildirLeftovers(root string) (errs []error) {
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return nil
+		}
+		name := fi.Name()
+		switch {
+		case strings.HasPrefix(name, ".mailvault"):
+			errs = append(errs, fmt.Errorf("temp file left: %s", p))
+		case name == "dovecot-uidlist.lock":
+			errs = append(errs, fmt.Errorf("lock left: %s", p))
+		case name == "dovecot-uidlist":
+			errs = append(errs, uidlistMatches(filepath.Dir(p))...)
+		}
+		return nil
+	})
+	return errs
+}
+
+// uidlistMatches checks that a folder's dovecot-uidlist names every
+// message file of cur/ and new/ once. It may name files that are gone:
+// Dovecot keeps the records of expunged messages until it rewrites it.
+func uidlistMatches(folder string) (errs []error) {
+	data, err := os.ReadFile(filepath.Join(folder, "dovecot-uidlist"))
+	if err != nil {
+		return []error{err}
+	}
+	u, err := maildir.ParseUIDList(data)
+	if err != nil {
+		return []error{fmt.Errorf("%s: %v", folder, err)}
+	}
+	files := map[string]bool{}
+	for _, sub := range []string{"cur", "new"} {
+		for _, n := range names(filepath.Join(folder, sub)) {
+			files[maildir.BaseName(n)] = true
+		}
+	}
+	listed := map[string]bool{}
+	for _, r := range u.Records {
+		b := maildir.BaseName(r.Base)
+		if listed[b] {
+			errs = append(errs, fmt.Errorf("%s: dovecot-uidlist names %s twice", folder, b))
+		}
+		listed[b] = true
+	}
+	for b := range files {
+		if !listed[b] {
+			errs = append(errs, fmt.Errorf("%s: message %s has no UID in dovecot-uidlist", folder, b))
+		}
+	}
+	return errs
 }
