@@ -242,10 +242,11 @@ func (g *crashRig) backup(flags ...string) time.Duration {
 
 // check compares the repository with what it must hold: the snapshots
 // listed, archives/ and tmp/. Snapshots not seen before must be of the run
-// that was killed (whose store was pending). With restores set, one of the
-// new snapshots (or the latest of a group) and one of any time are
-// restored and compared with what their store held; it returns what
-// failed and the messages lost or duplicated.
+// that was killed (whose store was pending). With restores set, 'verify
+// --read-data' must find the repository sound, and one of the new
+// snapshots (or, if there is none, one of any time) is restored and
+// compared with what its store held; it returns what failed and the
+// messages lost or duplicated.
 func (g *crashRig) check(pending mailState, restores bool) (errs []error, lost int) {
 	t := g.t
 	t.Helper()
@@ -301,35 +302,26 @@ func (g *crashRig) check(pending mailState, restores bool) (errs []error, lost i
 	if !restores || len(g.snaps) == 0 {
 		return errs, 0
 	}
-	// A new snapshot (or the latest of a group) and one of any time.
+	if r := mv(t, "verify", "--repo", g.repo, "--read-data", "--quiet"); r.code != 0 {
+		errs = append(errs, fmt.Errorf("verify --read-data: exit %d: %s%s", r.code, r.stdout, r.stderr))
+	}
+	// A new snapshot if the killed run left one, else one of any time.
 	var all, fresh []*crashSnap
-	latest := map[string]*crashSnap{}
 	for _, s := range g.snaps {
 		all = append(all, s)
 		if !knownBefore[s] {
 			fresh = append(fresh, s)
 		}
-		if l := latest[s.line.Group]; l == nil || s.created > l.created {
-			latest[s.line.Group] = s
-		}
 	}
 	if len(fresh) == 0 {
-		for _, s := range latest {
-			fresh = append(fresh, s)
-		}
+		fresh = all
 	}
-	byName := func(l []*crashSnap) []*crashSnap {
-		sort.Slice(l, func(i, j int) bool { return l[i].line.Archive < l[j].line.Archive })
-		return l
+	sort.Slice(fresh, func(i, j int) bool { return fresh[i].line.Archive < fresh[j].line.Archive })
+	n, err := g.restoreSnap(fresh[g.rng.IntN(len(fresh))])
+	if err != nil {
+		errs = append(errs, err)
 	}
-	for _, s := range []*crashSnap{byName(fresh)[g.rng.IntN(len(fresh))], byName(all)[g.rng.IntN(len(all))]} {
-		n, err := g.restoreSnap(s)
-		lost += n
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errs, lost
+	return errs, n
 }
 
 // restoreSnap restores one snapshot of a group and compares it with what
@@ -562,12 +554,12 @@ func TestCrashBackup(t *testing.T) {
 		Note: fmt.Sprintf("%d messages; %d runs ended before the kill", len(readMailState(t, g.st.Root)), ended)})
 }
 
-// crashBase is a repository of three runs (full, then two incremental,
-// with changes to the store in between): nine snapshots to keep.
-func crashBase(t *testing.T, messages int) *crashRig {
+// crashBase is a repository of a full run and incremental ones, with
+// changes to the store in between: three snapshots a run to keep.
+func crashBase(t *testing.T, messages, incremental int) *crashRig {
 	g := newCrashRig(t, messages, crashSeed(t))
 	g.backup("--full")
-	for range 2 {
+	for range incremental {
 		g.change()
 		g.backup()
 	}
@@ -579,7 +571,7 @@ func crashBase(t *testing.T, messages int) *crashRig {
 // next rebuild must succeed.
 func TestCrashIndexRebuild(t *testing.T) {
 	requireFUSE(t)
-	g := crashBase(t, figures.Size(150, 3000))
+	g := crashBase(t, figures.Size(150, 3000), 2)
 	rebuild := []string{"index", "rebuild", "--repo", g.repo}
 	kr := runKilled(t, -1, "", rebuild...)
 	if kr.code != 0 {
@@ -626,7 +618,7 @@ func TestCrashIndexRebuild(t *testing.T) {
 // all, and importing it again must bring it in (or say it is there).
 func TestCrashImport(t *testing.T) {
 	requireFUSE(t)
-	g := crashBase(t, figures.Size(150, 3000))
+	g := crashBase(t, figures.Size(150, 3000), 1)
 	kills := crashKills(t)
 	// The archives to import, each of the store as it was then.
 	files := make([]string, kills+1)
