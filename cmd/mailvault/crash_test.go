@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -490,9 +491,57 @@ func (g *crashRig) checkMount() {
 	}
 }
 
+// liveShowsRuns waits for a running mount to show under .snapshots/ the
+// runs the repository holds, each with the groups it has there: never a
+// group of a killed run that did not make it into archives/.
+func (g *crashRig) liveShowsRuns(m *mount) []error {
+	want := map[string][]string{} // run directory → groups
+	for _, s := range g.snaps {
+		dir := time.Unix(0, s.created).UTC().Format(time.RFC3339)
+		want[dir] = append(want[dir], s.line.Group)
+	}
+	var got map[string][]string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		got = map[string][]string{}
+		for _, n := range names(filepath.Join(m.dir, ".snapshots")) {
+			if n != "latest" {
+				// A later run of the same second has the nanosecond form.
+				key := n
+				if t, err := time.Parse(time.RFC3339Nano, n); err == nil {
+					key = t.Truncate(time.Second).Format(time.RFC3339)
+				}
+				got[key] = append(got[key], names(filepath.Join(m.dir, ".snapshots", n, "mail1"))...)
+			}
+		}
+		if sameRuns(got, want) {
+			return nil
+		}
+	}
+	return []error{fmt.Errorf("the running mount shows the runs %v, the repository holds %v", got, want)}
+}
+
+func sameRuns(a, b map[string][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		w := slices.Clone(b[k])
+		v = slices.Clone(v)
+		slices.Sort(v)
+		slices.Sort(w)
+		if !slices.Equal(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
 // TestCrashBackup kills backups at random points: uniformly within the
 // time of an uninterrupted run, and after the first archive is renamed
 // into archives/ (while the others are committed and the index ingests).
+// The second half of the kills comes while a mount holds the index: the
+// backups leave the ingest to it, and it must show every complete run and
+// nothing of the killed ones that did not make it.
 func TestCrashBackup(t *testing.T) {
 	requireFUSE(t)
 	g := newCrashRig(t, figures.Size(150, 3000), crashSeed(t))
@@ -506,7 +555,11 @@ func TestCrashBackup(t *testing.T) {
 
 	kills := crashKills(t)
 	var tried, held, lost, ended int
+	var live *mount // the second half of the kills runs beside a mount
 	for i := range kills {
+		if i == kills/2 {
+			live = startMount(t, g.repo, filepath.Join(t.TempDir(), "live"))
+		}
 		g.change()
 		pending := readMailState(t, g.st.Root)
 		flags, span := []string(nil), incr
@@ -542,11 +595,17 @@ func TestCrashBackup(t *testing.T) {
 			more, _ := g.check(next, false)
 			errs = append(errs, more...)
 		}
+		if live != nil {
+			errs = append(errs, g.liveShowsRuns(live)...)
+		}
 		if len(errs) > 0 {
 			t.Errorf("backup %s killed %s: %v", strings.Join(flags, " "), where, errs)
 			continue
 		}
 		held++
+	}
+	if live != nil {
+		live.stop(t)
 	}
 	g.checkLatest()
 	g.checkMount()
