@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,10 +20,20 @@ func FuzzImport(f *testing.F) {
 	a := testArchive{created: time.Unix(1795000000, 0), group: "staff", users: []string{"a@example.org"}, bodies: []string{"x", "y"}}
 	f.Add(a.bytes(f))
 	f.Add([]byte("MVLTARC1"))
+	// One repository for every input: an import that succeeds is removed
+	// again, so each input meets an empty one.
+	l := Layout(filepath.Join(f.TempDir(), "r"))
+	if err := Init(string(l)); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		l := newRepo(t)
 		res, err := l.Import(context.Background(), bytes.NewReader(b), ImportOptions{})
 		archives, tmp := files(t, l)
+		defer func() {
+			for _, a := range archives {
+				os.Remove(l.ArchivePath(a))
+			}
+		}()
 		if len(tmp) > 0 {
 			t.Fatalf("tmp/ holds %v", tmp)
 		}
