@@ -68,7 +68,8 @@ type Options struct {
 type Totals struct {
 	Users, Folders, Messages int
 	Unchanged                int   // folders carried over from the last snapshot
-	Vanished                 int   // message files that disappeared while the run read them
+	Vanished                 int   // message files expunged while the run read them
+	FoldersVanished          int   // folders deleted while the run read them
 	BytesTotal               int64 // size of the messages the snapshot lists
 	BytesRead                int64 // message bytes read from the store
 	BytesNew                 int64 // bytes of new blobs (before compression)
@@ -85,6 +86,7 @@ func (t *Totals) add(o Totals) {
 	t.Messages += o.Messages
 	t.Unchanged += o.Unchanged
 	t.Vanished += o.Vanished
+	t.FoldersVanished += o.FoldersVanished
 	t.BytesTotal += o.BytesTotal
 	t.BytesRead += o.BytesRead
 	t.BytesNew += o.BytesNew

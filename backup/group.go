@@ -2,6 +2,7 @@ package backup
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -189,6 +190,10 @@ func (ur *userRun) folder(fd maildir.FolderDir) (*archive.Folder, error) {
 	}
 	f, errs := maildir.ScanFolder(ur.u.Root, fd)
 	for _, err := range errs {
+		if f == nil && errors.Is(err, maildir.ErrVanished) {
+			g.FoldersVanished++ // deleted meanwhile: nothing is lost
+			continue
+		}
 		g.problem(where, err)
 	}
 	if f == nil {

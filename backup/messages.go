@@ -120,7 +120,9 @@ func (ur *userRun) reuse(mf maildir.MessageFile) *archive.Message {
 	if g.opt.Copies {
 		return nil // every file read and stored, hard links too
 	}
-	if l, ok := ur.links[linkOf(mf)]; ok && mf.Nlink > 1 {
+	// A hard link has the size and mtime of the file read; an inode freed
+	// and reused meanwhile (an expunge, then a delivery) has not.
+	if l, ok := ur.links[linkOf(mf)]; ok && mf.Nlink > 1 && l.Size == mf.Size && l.Mtime == mf.Mtime {
 		from = &l
 	}
 	if from == nil && !g.opt.Full {

@@ -20,14 +20,17 @@ type ControlFile struct {
 }
 
 // skipControl reports whether a file in a folder directory is one Dovecot
-// rebuilds by itself (indexes, caches, logs) or a lock held at the moment.
+// rebuilds by itself (indexes, caches, logs), a lock held at the moment, or
+// one Dovecot is writing.
 func skipControl(name string) bool {
 	for _, p := range []string{"dovecot.index", "dovecot.list.index", "dovecot.mailbox.log"} {
 		if strings.HasPrefix(name, p) {
 			return true
 		}
 	}
-	return strings.HasSuffix(name, ".lock")
+	// Dovecot writes dovecot-uidlist.tmp and the like and renames them
+	// into place: they are caught only half way.
+	return strings.HasSuffix(name, ".lock") || strings.HasPrefix(name, "dovecot") && strings.HasSuffix(name, ".tmp")
 }
 
 // readControlFiles reads every regular file directly in dir that is not

@@ -7,6 +7,9 @@ import (
 	"strings"
 )
 
+// trashDir is where Dovecot moves a Maildir++ folder it is deleting.
+const trashDir = "..DOVECOT-TRASHED"
+
 // Inbox is the name of the folder kept in the Maildir root itself.
 const Inbox = "INBOX"
 
@@ -26,6 +29,9 @@ type FolderDir struct {
 // A directory whose name is not valid Maildir++ is still listed, so no mail is
 // left out of a backup: its Name is the raw name with "." turned into "/".
 // Dir, not Name, is what identifies such a folder on disk.
+//
+// Dovecot deletes a folder by emptying it, renaming it to trashDir and
+// removing that: trashDir is never a folder.
 func ListFolders(root string) ([]FolderDir, error) {
 	entries, err := os.ReadDir(root)
 	if err != nil {
@@ -34,7 +40,7 @@ func ListFolders(root string) ([]FolderDir, error) {
 	folders := []FolderDir{{Name: Inbox}}
 	for _, e := range entries {
 		dir := e.Name()
-		if !strings.HasPrefix(dir, ".") || dir == "." || dir == ".." {
+		if !strings.HasPrefix(dir, ".") || dir == "." || dir == ".." || dir == trashDir {
 			continue
 		}
 		switch {

@@ -17,43 +17,87 @@ const listTries = 3
 // name order, with the mtimes of cur/ and new/.
 //
 // Dovecot renames files while we read. new/ is listed before cur/, so a
-// message moved from new/ to cur/ in between is seen at least once; if seen
-// in both, the cur/ name wins. A directory whose mtime changed during the
-// listing is listed again and the names merged, since readdir may skip an
-// entry renamed under it.
+// message moved from new/ to cur/ in between is seen at least once. A
+// directory whose mtime changed during the listing is listed again and the
+// names merged, since readdir may skip an entry renamed under it. So a
+// message may be seen under several names, of which one at most is still
+// there: each base name is listed once, under the name found on lstat, and
+// one renamed again before its lstat is looked up by its base. A message
+// whose base is nowhere any more was expunged and is left out.
 func listMessages(folder string) (msgs []MessageFile, curMtime, newMtime int64, problems []error) {
 	var newNames, curNames []string
 	newNames, newMtime, problems = listNames(filepath.Join(folder, "new"), problems)
 	curNames, curMtime, problems = listNames(filepath.Join(folder, "cur"), problems)
-	inCur := make(map[string]bool, len(curNames))
-	for _, n := range curNames {
-		inCur[baseOf(n)] = true
-	}
+	var bases []string
+	seen := map[string][]MessageFile{} // base → names seen, cur/ first
 	for _, sub := range []struct {
 		name  string
 		names []string
 	}{{"cur", curNames}, {"new", newNames}} {
 		for _, name := range sub.names {
-			if sub.name == "new" && inCur[baseOf(name)] {
-				continue
+			b := baseOf(name)
+			if seen[b] == nil {
+				bases = append(bases, b)
 			}
-			p := filepath.Join(folder, sub.name, name)
-			fi, err := os.Lstat(p)
-			switch {
-			case notExist(err):
-				continue // a stale name from an earlier try, or expunged
-			case err != nil:
-				problems = append(problems, err)
-			case fi.Mode()&os.ModeSymlink != 0:
-				problems = append(problems, fmt.Errorf("%s: skipped: a symlink, which is not followed", p))
-			case !fi.Mode().IsRegular():
-				problems = append(problems, fmt.Errorf("%s: skipped: not a regular file (%s)", p, fi.Mode().Type()))
-			default:
-				msgs = append(msgs, messageFile(sub.name, name, fi))
-			}
+			seen[b] = append(seen[b], MessageFile{Subdir: sub.name, Name: name})
 		}
 	}
+	var relook relookup
+	for _, b := range bases {
+		m, ok, err := statMessage(folder, b, seen[b], &relook)
+		switch {
+		case err != nil:
+			problems = append(problems, err)
+		case ok:
+			msgs = append(msgs, m)
+		}
+	}
+	slices.SortFunc(msgs, func(a, b MessageFile) int {
+		if a.Subdir != b.Subdir {
+			return strings.Compare(a.Subdir, b.Subdir) // cur before new
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
 	return msgs, curMtime, newMtime, problems
+}
+
+// statMessage stats the message file of base under one of the names it was
+// listed with, or, if it was renamed since, where relook finds it now. False
+// means it is gone: expunged. A file that is not a regular one is an error.
+func statMessage(folder, base string, names []MessageFile, relook *relookup) (MessageFile, bool, error) {
+	try := func(m MessageFile) (MessageFile, bool, error) {
+		p := filepath.Join(folder, m.Subdir, m.Name)
+		fi, err := os.Lstat(p)
+		switch {
+		case notExist(err):
+			return m, false, nil
+		case err != nil:
+			return m, false, err
+		case fi.Mode()&os.ModeSymlink != 0:
+			return m, false, fmt.Errorf("%s: skipped: a symlink, which is not followed", p)
+		case !fi.Mode().IsRegular():
+			return m, false, fmt.Errorf("%s: skipped: not a regular file (%s)", p, fi.Mode().Type())
+		}
+		return messageFile(m.Subdir, m.Name, fi), true, nil
+	}
+	var last MessageFile
+	for _, m := range names {
+		if got, ok, err := try(m); ok || err != nil {
+			return got, ok, err
+		}
+		last = m
+	}
+	for range relookTries {
+		m, ok := relook.find(folder, base, last)
+		if !ok {
+			return MessageFile{}, false, nil
+		}
+		if got, ok, err := try(m); ok || err != nil {
+			return got, ok, err
+		}
+		last = m
+	}
+	return MessageFile{}, false, nil
 }
 
 // listNames returns the sorted names in dir, skipping those starting with "."

@@ -7,8 +7,15 @@ import (
 	"strings"
 )
 
-// ErrVanished means a message file is gone for good: expunged since the scan.
-var ErrVanished = errors.New("message vanished")
+// ErrVanished means a message file or a folder is gone for good: expunged
+// or deleted since it was listed. That is no lost mail, only a store that
+// moved on.
+var ErrVanished = errors.New("vanished")
+
+// relookTries bounds how often a message renamed again and again while we
+// look for it is looked up: Dovecot renames a file once per flag change, so
+// a few tries find it unless it is gone.
+const relookTries = 5
 
 // maxMessage bounds one message read into memory.
 const maxMessage = 1 << 40
@@ -28,7 +35,7 @@ func (f *Folder) ReadMessage(m MessageFile) ([]byte, MessageFile, error) {
 	}
 	first := m
 	data, got, err := f.read(m)
-	for try := 0; try < 2 && notExist(err); try++ {
+	for try := 0; try < relookTries && notExist(err); try++ {
 		next, ok := f.relook.find(f.Path, baseOf(first.Name), m)
 		if !ok {
 			break
@@ -38,7 +45,7 @@ func (f *Folder) ReadMessage(m MessageFile) ([]byte, MessageFile, error) {
 		data, got, err = f.read(m)
 	}
 	if notExist(err) {
-		return nil, first, fmt.Errorf("%s: %w", filepath.Join(f.Path, first.Subdir, first.Name), ErrVanished)
+		return nil, first, fmt.Errorf("message %s: %w: expunged since the scan", filepath.Join(f.Path, first.Subdir, first.Name), ErrVanished)
 	}
 	return data, got, err
 }

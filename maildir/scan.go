@@ -38,7 +38,8 @@ type MessageFile struct {
 // dovecot-uidlist is read after the listing, so every message Dovecot had
 // numbered by then gets its UID. Problems are returned in the []error and
 // the scan goes on; if the folder directory itself cannot be read the Folder
-// is nil.
+// is nil. A folder deleted before or during the scan gives a nil Folder and
+// an error wrapping ErrVanished: it is no longer there to back up.
 func ScanFolder(root string, fd FolderDir) (*Folder, []error) {
 	f, problems := probe(root, fd, true)
 	if f != nil && f.UIDList != nil {
@@ -69,6 +70,9 @@ func probe(root string, fd FolderDir, list bool) (*Folder, []error) {
 	if err == nil && !fi.IsDir() {
 		err = notDir(path, fi)
 	}
+	if notExist(err) {
+		return nil, []error{fmt.Errorf("folder %q (%s): %w: deleted since it was listed", fd.Name, path, ErrVanished)}
+	}
 	if err != nil {
 		return nil, []error{fmt.Errorf("cannot scan folder %q: %w", fd.Name, err)}
 	}
@@ -96,7 +100,17 @@ func probe(root string, fd FolderDir, list bool) (*Folder, []error) {
 			}
 		}
 	}
+	if len(problems) > 0 && gone(path, fi) {
+		return nil, []error{fmt.Errorf("folder %q (%s): %w: deleted while it was read", fd.Name, path, ErrVanished)}
+	}
 	return f, problems
+}
+
+// gone reports whether the directory found at path as fi is not there any
+// more: removed, or renamed away and another put in its place.
+func gone(path string, fi os.FileInfo) bool {
+	now, err := os.Lstat(path)
+	return notExist(err) || err == nil && !os.SameFile(fi, now)
 }
 
 // subdirMtimes returns the mtimes of cur/ and new/, 0 for one missing.

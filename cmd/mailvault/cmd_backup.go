@@ -256,6 +256,9 @@ func summarize(r *backup.Result) string {
 	if r.Vanished > 0 {
 		s += fmt.Sprintf(" %d messages were expunged while the run read them and are not in this snapshot.", r.Vanished)
 	}
+	if r.FoldersVanished > 0 {
+		s += fmt.Sprintf(" %d folders were deleted while the run read them and are not in this snapshot.", r.FoldersVanished)
+	}
 	if r.Partial() {
 		s += fmt.Sprintf(" PARTIAL: %d objects could not be backed up.", len(r.Problems))
 	}
@@ -273,7 +276,7 @@ func printJSONSummary(e *env, r *backup.Result, note string) {
 	}
 	json.NewEncoder(e.stdout).Encode(map[string]any{
 		"status": status, "start": r.Start, "end": r.End, "groups": r.Groups, "archives": r.Archives,
-		"users": r.Users, "folders": r.Folders, "folders_unchanged": r.Unchanged, "messages": r.Messages, "vanished": r.Vanished,
+		"users": r.Users, "folders": r.Folders, "folders_unchanged": r.Unchanged, "messages": r.Messages, "vanished": r.Vanished, "folders_vanished": r.FoldersVanished,
 		"bytes_total": r.BytesTotal, "bytes_read": r.BytesRead, "bytes_new": r.BytesNew, "bytes_stored": r.BytesStored,
 		"bytes_saved": r.Saved(),
 		"problems":    problems, "note": note,

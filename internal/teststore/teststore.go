@@ -174,9 +174,26 @@ func (s *Store) DoveadmAt(user, location string, args ...string) (string, error)
 		location = strings.NewReplacer("%d", domain, "%n", local, "%u", user).Replace(location)
 		pre = append(pre, "-o", "mail_location="+location)
 	}
-	cmd := exec.Command("doveadm", append(pre, args...)...)
+	return s.doveadm(user, nil, append(pre, args...))
+}
+
+// Save stores msg in user's folder (IMAP name) with `doveadm save`, as an
+// IMAP APPEND does: Dovecot writes the file and gives it its UID.
+func (s *Store) Save(user, folder string, msg []byte) error {
+	if !strings.Contains(user, "@") {
+		return fmt.Errorf("teststore: doveadm save: user %q is not local@domain", user)
+	}
+	_, err := s.doveadm(user, msg, []string{"-c", s.Conf, "save", "-m", folder})
+	return err
+}
+
+func (s *Store) doveadm(user string, stdin []byte, args []string) (string, error) {
+	cmd := exec.Command("doveadm", args...)
 	cmd.Env = []string{"USER=" + user, "HOME=" + s.Home(user), "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Dir = "/"
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
