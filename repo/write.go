@@ -123,6 +123,25 @@ var ErrBusy = fmt.Errorf("another backup of this group is running")
 // LockGroup takes the lock of a server's group without waiting.
 func (l Layout) LockGroup(server, group string) (*Lock, error) {
 	path := filepath.Join(l.Locks(), "backup-"+server+"-"+group+".lock")
+	return lock(path, func() error { return fmt.Errorf("%w (server %s, group %s; lock %s)", ErrBusy, server, group, path) })
+}
+
+// LockHooks takes, without waiting, the lock that a backup running
+// --pre-exec and --post-exec holds from its pre-exec to its post-exec, so
+// that a second one never tears down the snapshot the first reads. The
+// error when it is held wraps ErrBusy.
+func (l Layout) LockHooks(server string) (*Lock, error) {
+	path := filepath.Join(l.Locks(), "hooks-"+server+".lock")
+	return lock(path, func() error { return busyError{fmt.Sprintf("another backup of server %s with --pre-exec or --post-exec is running (lock %s)", server, path)} })
+}
+
+// busyError is an ErrBusy with its own wording.
+type busyError struct{ msg string }
+
+func (e busyError) Error() string        { return e.msg }
+func (e busyError) Is(target error) bool { return target == ErrBusy }
+
+func lock(path string, busy func() error) (*Lock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open lock file: %w", err)
@@ -130,7 +149,7 @@ func (l Layout) LockGroup(server, group string) (*Lock, error) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if err == unix.EWOULDBLOCK {
-			return nil, fmt.Errorf("%w (server %s, group %s; lock %s)", ErrBusy, server, group, path)
+			return nil, busy()
 		}
 		return nil, fmt.Errorf("cannot lock %s: %w", path, err)
 	}

@@ -24,6 +24,9 @@ type backupFlags struct {
 	copies bool
 	jobs   int
 	file   string
+
+	preExec, postExec string
+	hookTimeout       time.Duration
 }
 
 func init() {
@@ -69,7 +72,24 @@ show in the older snapshots only.
 Backups do not use the index, so a running mount never blocks them, and
 two backups of different groups can run at once; a second backup of the
 same group is refused. A file that cannot be read is named, the rest is
-backed up and the run ends PARTIAL with exit code 3.`,
+backed up and the run ends PARTIAL with exit code 3. A message renamed
+(new flags) while the run reads it is found under its new name; one
+expunged, or a folder deleted, meanwhile is left out and counted: that is
+no lost mail, and the run stays FULL.
+
+Hooks run a shell command (/bin/sh -c) before and after the store is read,
+e.g. to take an LVM or btrfs snapshot, back up from it, and remove it:
+    --pre-exec CMD      runs first; if it fails (exit status not 0, or the
+                        timeout) the backup does not run and exits 1
+    --post-exec CMD     runs after the store was read, also when the backup
+                        or the pre-exec failed, with MAILVAULT_STATUS=FULL,
+                        PARTIAL or FAILED (and MAILVAULT_ERROR,
+                        MAILVAULT_ARCHIVES); if it fails, the exit code is 1
+    --hook-timeout D    kill a hook (its whole process group) after D
+                        (default 10m)
+Hooks get MAILVAULT_HOOK, _REPO, _SERVER, _SOURCE, _SCOPE and _KIND in their
+environment; their output is shown on stderr and kept in the backup log.
+Two backups of one server with hooks never run at once (exit 4).`,
 		flags: func(fs *flag.FlagSet, e *env) {
 			host, _ := os.Hostname()
 			host, _, _ = strings.Cut(host, ".")
@@ -80,6 +100,9 @@ backed up and the run ends PARTIAL with exit code 3.`,
 			fs.BoolVar(&bf.copies, "copies", false, "store every copy of a message separately (implies --full)")
 			fs.IntVar(&bf.jobs, "jobs", 1, "back up `N` groups at once")
 			fs.StringVar(&bf.file, "f", "", "write the archive to `FILE` ('-' for stdout) instead of the repository")
+			fs.StringVar(&bf.preExec, "pre-exec", "", "run shell `COMMAND` before reading the store; the backup runs only if it succeeds")
+			fs.StringVar(&bf.postExec, "post-exec", "", "run shell `COMMAND` after reading the store, also after a failure (MAILVAULT_STATUS tells)")
+			fs.DurationVar(&bf.hookTimeout, "hook-timeout", 10*time.Minute, "kill a hook still running after `DURATION`")
 			fs.BoolVar(&e.quiet, "quiet", false, "print nothing but errors")
 			fs.BoolVar(&e.json, "json", false, "print the summary as JSON")
 		},
@@ -126,8 +149,11 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 	if bf.jobs < 1 {
 		return usagef("--jobs must be at least 1")
 	}
+	if bf.hookTimeout <= 0 {
+		return usagef("--hook-timeout must be more than 0")
+	}
 	if bf.file != "" {
-		return backupToFile(e, bf.file, opt)
+		return backupToFile(e, bf.file, opt, newBackupHooks(e, bf, opt, ""))
 	}
 	dir, err := e.needRepo()
 	if err != nil {
@@ -141,14 +167,34 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 	prog := newProgress(e)
 	opt.Progress = prog.update
 	l.AppendLog(fmt.Sprintf("%s START backup server=%s scope=%s source=%s kind=%s", time.Now().UTC().Format(time.RFC3339), bf.server, scope, src, kind(opt)))
+	failed := func(err error) {
+		l.AppendLog(fmt.Sprintf("%s BACKUP FAILED | %v", time.Now().UTC().Format(time.RFC3339), oneLine(err.Error())))
+	}
+	hooks := newBackupHooks(e, bf, opt, dir)
+	hooks.log = l.AppendLog
+	if hooks.any() {
+		lock, err := l.LockHooks(bf.server)
+		if err != nil {
+			failed(err)
+			return err
+		}
+		defer lock.Unlock()
+	}
+	if err := hooks.runPre(); err != nil {
+		err = fmt.Errorf("%w; the backup did not run", err)
+		hooks.runPost(nil, err) // to undo what the pre-exec did before it failed
+		failed(err)
+		return err
+	}
 	res, err := backup.Run(opt)
 	prog.done()
+	postErr := hooks.runPost(res, err)
 	for _, p := range res.Problems {
 		fmt.Fprintf(e.stderr, "mailvault: not backed up: %v\n", p)
 		l.AppendLog("  ERROR " + p.Error())
 	}
 	if err != nil {
-		l.AppendLog(fmt.Sprintf("%s BACKUP FAILED | %v", time.Now().UTC().Format(time.RFC3339), err))
+		failed(err)
 		if errors.Is(err, backup.ErrNothing) {
 			return usagef("%v", err)
 		}
@@ -169,6 +215,9 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 		status = "PARTIAL BACKUP completed"
 	}
 	l.AppendLog(fmt.Sprintf("%s %s | %s", res.End.Format(time.RFC3339), status, oneLine(summary)))
+	if postErr != nil {
+		return fmt.Errorf("the backup completed (%s), but %w", strings.Fields(status)[0], postErr)
+	}
 	if res.Partial() {
 		return partialError{fmt.Sprintf("PARTIAL backup: %d objects not backed up (listed above)", len(res.Problems))}
 	}
@@ -190,7 +239,7 @@ func kind(opt backup.Options) string {
 
 // backupToFile writes one group's archive to a file or stdout; the summary
 // goes to stderr, as stdout may be the archive.
-func backupToFile(e *env, path string, opt backup.Options) error {
+func backupToFile(e *env, path string, opt backup.Options, hooks *backupHooks) error {
 	out := e.stdout
 	if path != "-" {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -201,7 +250,16 @@ func backupToFile(e *env, path string, opt backup.Options) error {
 		out = f
 	}
 	opt.Output = out
+	if err := hooks.runPre(); err != nil {
+		err = fmt.Errorf("%w; the backup did not run", err)
+		hooks.runPost(nil, err)
+		if path != "-" {
+			os.Remove(path)
+		}
+		return err
+	}
 	res, err := backup.Run(opt)
+	postErr := hooks.runPost(res, err)
 	for _, p := range res.Problems {
 		fmt.Fprintf(e.stderr, "mailvault: not backed up: %v\n", p)
 	}
@@ -221,6 +279,9 @@ func backupToFile(e *env, path string, opt backup.Options) error {
 	}
 	if !e.quiet {
 		fmt.Fprintln(e.stderr, summarize(res))
+	}
+	if postErr != nil {
+		return fmt.Errorf("the archive is written, but %w", postErr)
 	}
 	if res.Partial() {
 		return partialError{fmt.Sprintf("PARTIAL backup: %d objects not backed up (listed above)", len(res.Problems))}
