@@ -132,7 +132,9 @@ func (l Layout) LockGroup(server, group string) (*Lock, error) {
 // error when it is held wraps ErrBusy.
 func (l Layout) LockHooks(server string) (*Lock, error) {
 	path := filepath.Join(l.Locks(), "hooks-"+server+".lock")
-	return lock(path, func() error { return busyError{fmt.Sprintf("another backup of server %s with --pre-exec or --post-exec is running (lock %s)", server, path)} })
+	return lock(path, func() error {
+		return busyError{fmt.Sprintf("another backup of server %s with --pre-exec or --post-exec is running (lock %s)", server, path)}
+	})
 }
 
 // busyError is an ErrBusy with its own wording.
