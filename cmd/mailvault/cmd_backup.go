@@ -171,7 +171,7 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 		l.AppendLog(fmt.Sprintf("%s BACKUP FAILED | %v", time.Now().UTC().Format(time.RFC3339), oneLine(err.Error())))
 	}
 	hooks := newBackupHooks(e, bf, opt, dir)
-	hooks.log = l.AppendLog
+	hooks.event = func(word, text string) { l.AppendLog("  " + word + " " + text) }
 	if hooks.any() {
 		lock, err := l.LockHooks(bf.server)
 		if err != nil {

@@ -16,7 +16,9 @@ type backupHooks struct {
 	timeout   time.Duration
 	env       []string // what every hook is told about the run
 	e         *env
-	log       func(lines ...string) error // nil without a repository
+	// event logs a line of the run ("HOOK", "pre-exec| …"); nil without a
+	// repository.
+	event func(word, text string)
 }
 
 func newBackupHooks(e *env, bf *backupFlags, opt backup.Options, repoDir string) *backupHooks {
@@ -66,21 +68,22 @@ func (h *backupHooks) run(name, command string, extra ...string) error {
 	hk := hook.Hook{Name: name, Command: command, Timeout: h.timeout, Line: show,
 		Env: append(append([]string{"MAILVAULT_HOOK=" + name}, h.env...), extra...)}
 	res, err := hk.Run()
-	lines := []string{fmt.Sprintf("  %s: running %s", name, command)}
+	event := h.event
+	if event == nil {
+		event = func(string, string) {}
+	}
+	event("HOOK", fmt.Sprintf("%s: running %s", name, command))
 	for _, l := range res.Output {
-		lines = append(lines, fmt.Sprintf("  %s| %s", name, l))
+		event("HOOK", fmt.Sprintf("%s| %s", name, l))
 		if err != nil && show == nil {
 			fmt.Fprintf(h.e.stderr, "mailvault: %s: %s\n", name, l)
 		}
 	}
 	took := res.Took.Round(time.Millisecond)
 	if err != nil {
-		lines = append(lines, fmt.Sprintf("  ERROR %v (after %s)", err, took))
+		event("ERROR", fmt.Sprintf("%v (after %s)", err, took))
 	} else {
-		lines = append(lines, fmt.Sprintf("  %s: exit 0 after %s", name, took))
-	}
-	if h.log != nil {
-		h.log(lines...)
+		event("HOOK", fmt.Sprintf("%s: exit 0 after %s", name, took))
 	}
 	return err
 }

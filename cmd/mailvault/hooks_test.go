@@ -61,7 +61,7 @@ func TestBackupHooks(t *testing.T) {
 		t.Errorf("hook output not on stderr:\n%s", r.stderr)
 	}
 	block := lastLogBlock()
-	pre, post, end := strings.Index(block, "  pre-exec| snapshot taken\n"), strings.Index(block, "  post-exec| snapshot removed\n"), strings.Index(block, "FULL BACKUP completed successfully")
+	pre, post, end := strings.Index(block, "HOOK pre-exec| snapshot taken\n"), strings.Index(block, "HOOK post-exec| snapshot removed\n"), strings.Index(block, "FULL BACKUP completed successfully")
 	if pre < 0 || post < pre || end < post {
 		t.Errorf("the log block does not hold the hooks' output before the run's end:\n%s", block)
 	}
@@ -88,7 +88,7 @@ func TestBackupHooks(t *testing.T) {
 	if _, err := os.Stat(snap); !os.IsNotExist(err) {
 		t.Errorf("the post-exec did not remove the snapshot: %v", err)
 	}
-	if block := lastLogBlock(); !strings.Contains(block, "  pre-exec| cannot freeze\n") || !strings.Contains(block, "BACKUP FAILED | pre-exec") {
+	if block := lastLogBlock(); !strings.Contains(block, "HOOK pre-exec| cannot freeze\n") || !strings.Contains(block, "BACKUP FAILED | pre-exec") {
 		t.Errorf("log block:\n%s", block)
 	}
 
