@@ -22,6 +22,11 @@
 // the result, so a backup can go on and report them; only an unreadable
 // folder directory is fatal for a folder.
 //
+// The store is live while it is read. A message is known by its base, so
+// one renamed while a folder is listed or read is listed once and found
+// under its new name; one expunged, or a folder deleted, meanwhile gives
+// an error wrapping ErrVanished: the store moved on, nothing is lost.
+//
 // The writing side (CreateFolder, WriteControl, Target, UIDListLock) never
 // replaces a file (ErrExists instead), follows no symlink anywhere on a
 // path, and gives everything it creates the store's Owner. A folder that
