@@ -26,6 +26,12 @@ const (
 	// time (backup --since): its folders list only those messages, so it
 	// is not a complete state of the store.
 	FlagSince uint32 = 1 << 1
+	// FlagForgotten marks the rewrite of a forgotten snapshot's archive
+	// (mailvault prune): it keeps all the snapshot's folder records, which
+	// later snapshots tell their folders as changes of, and only the blobs
+	// the snapshots still kept need. The snapshot itself is not shown,
+	// restored or built on.
+	FlagForgotten uint32 = 1 << 2
 )
 
 // Folder is the complete state of one mail folder of one user at backup

@@ -29,6 +29,12 @@ func loadState(l repo.Layout, server string) (*state, []repo.Problem) {
 		return st, []repo.Problem{{Object: l.ArchivesDir(), Err: err}}
 	}
 	var problems []repo.Problem
+	// A forgotten snapshot is never a base: prune may have dropped blobs
+	// its folders name. Its archive still serves as an origin (snaps).
+	dead, err := l.Tombstones()
+	if err != nil {
+		problems = append(problems, repo.Problem{Object: l.ForgottenDir(), Err: err})
+	}
 	created := map[string]int64{}
 	for _, n := range names {
 		f, err := archive.OpenFile(l.ArchivePath(n))
@@ -46,7 +52,8 @@ func loadState(l repo.Layout, server string) (*state, []repo.Problem) {
 			}
 			st.snaps[h.Group][h.Created] = n
 		}
-		if h.Server == server && h.Flags&archive.FlagSince == 0 && h.Created >= created[h.Group] {
+		forgotten := dead[n] || h.Flags&archive.FlagForgotten != 0
+		if h.Server == server && h.Flags&archive.FlagSince == 0 && !forgotten && h.Created >= created[h.Group] {
 			created[h.Group], st.bases[h.Group] = h.Created, n
 		}
 		f.Close()

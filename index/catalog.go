@@ -405,6 +405,7 @@ func (c *Catalog) Groups(server string) ([]string, error) {
 func (c *Catalog) Users(server, group string, at int64) ([]User, error) {
 	var out []User
 	prefix := key(prefixUser, server, group)
+	hidden := c.hidden()
 	err := c.scan(prefix, func(k, v []byte) error {
 		comps, rest, err := splitComps(k[len(prefix):], 1)
 		if err != nil {
@@ -414,7 +415,7 @@ func (c *Catalog) Users(server, group string, at int64) ([]User, error) {
 		if err != nil {
 			return err
 		}
-		if at != 0 && t > at {
+		if at != 0 && t > at || hidden[snapID{server, group, t}] {
 			return nil
 		}
 		num, _, folders, msgs, size, err := decodeCounts(v)
@@ -449,6 +450,7 @@ func (c *Catalog) Snapshots(server string) ([]Snapshot, error) {
 		prefix = key(prefixSnap, server)
 	}
 	var out []Snapshot
+	hidden := c.hidden()
 	err := c.scan(prefix, func(k, v []byte) error {
 		comps, rest, err := splitComps(k[1:], 1)
 		if err != nil {
@@ -463,6 +465,9 @@ func (c *Catalog) Snapshots(server string) ([]Snapshot, error) {
 			return err
 		}
 		s := Snapshot{Server: comps[0], Group: g[0], Time: t}
+		if hidden[snapID{s.Server, s.Group, t}] {
+			return nil // forgotten
+		}
 		s.Archive, s.Users, s.Folders, s.Msgs, s.Bytes, err = decodeCounts(v)
 		s.Partial = c.partial(s.Archive)
 		out = append(out, s)

@@ -15,6 +15,7 @@ type FolderRef struct {
 // EachFolder calls fn for every folder of every snapshot, in key order
 // (server, group, user, time, folder).
 func (c *Catalog) EachFolder(fn func(ref FolderRef, f *Folder) error) error {
+	hidden := c.hidden() // forgotten snapshots
 	return c.scan([]byte{prefixFolder}, func(k, v []byte) error {
 		comps, rest, err := splitComps(k[1:], 3)
 		if err != nil {
@@ -27,6 +28,9 @@ func (c *Catalog) EachFolder(fn func(ref FolderRef, f *Folder) error) error {
 		name, _, err := splitComps(rest, 1)
 		if err != nil {
 			return err
+		}
+		if hidden[snapID{comps[0], comps[1], t}] {
+			return nil
 		}
 		f, err := decodeFolder(name[0], v)
 		if err != nil {

@@ -26,6 +26,8 @@ type Repo struct {
 
 	tmpIndex string // a private index built because the shared one was held
 
+	relocated map[uint32]bool // pruned archives whose blobs Refresh found elsewhere
+
 	mu      sync.Mutex // guards readers
 	readers map[uint32]*archiveFile
 	frames  *archive.FrameCache // the decoded frames of all readers
@@ -158,16 +160,28 @@ func (r *Repo) Sync() ([]Problem, error) {
 	for _, n := range names {
 		onDisk[n] = true
 	}
+	dead, err := r.Tombstones()
+	if err != nil {
+		return nil, err
+	}
 	known := map[string]bool{}
 	var gone []*index.ArchiveInfo
+	pruned := false
 	for _, a := range r.Catalog.Archives() {
-		if !onDisk[a.Name] {
+		switch {
+		case onDisk[a.Name]:
+		case dead[a.Name]:
+			pruned = true // left on purpose: not damage
+		default:
 			gone = append(gone, a)
 		}
 		known[a.Name] = true
 	}
 	if len(gone) > 0 {
 		return r.rebuildWithout(gone)
+	}
+	if pruned {
+		return r.Rebuild()
 	}
 	var todo []string
 	for _, n := range names {
@@ -177,7 +191,29 @@ func (r *Repo) Sync() ([]Problem, error) {
 	}
 	added, problems := r.ingestAll(todo)
 	r.forgetReturned(added)
+	if _, err := r.markForgotten(dead); err != nil {
+		return problems, err
+	}
 	return problems, nil
+}
+
+// markForgotten marks in the index the archives that have tombstones,
+// and returns those it marked now.
+func (r *Repo) markForgotten(dead map[string]bool) ([]string, error) {
+	var marked []string
+	for _, a := range r.Catalog.Archives() {
+		if !dead[a.Name] {
+			continue
+		}
+		changed, err := r.Catalog.MarkForgotten(a.Name)
+		if err != nil {
+			return marked, fmt.Errorf("cannot write index: %w", err)
+		}
+		if changed {
+			marked = append(marked, a.Name)
+		}
+	}
+	return marked, nil
 }
 
 // forgetReturned drops the gone records of archives that are back.

@@ -115,13 +115,28 @@ func (p *Pending) Abort() {
 
 // Lock is an exclusive lock on one server and group of a repository, so
 // that two runs never back up the same group at once.
-type Lock struct{ f *os.File }
+type Lock struct{ f, prune *os.File }
 
 // ErrBusy means another run holds the lock.
 var ErrBusy = fmt.Errorf("another backup of this group is running")
 
-// LockGroup takes the lock of a server's group without waiting.
+// LockGroup takes the lock of a server's group without waiting, and a
+// share of the repository's prune lock (no prune runs beside a backup).
 func (l Layout) LockGroup(server, group string) (*Lock, error) {
+	prune, err := l.lockPrune(false)
+	if err != nil {
+		return nil, err
+	}
+	k, err := l.lockGroup(server, group)
+	if err != nil {
+		prune.Close()
+		return nil, err
+	}
+	k.prune = prune
+	return k, nil
+}
+
+func (l Layout) lockGroup(server, group string) (*Lock, error) {
 	path := filepath.Join(l.Locks(), "backup-"+server+"-"+group+".lock")
 	return lock(path, func() error { return fmt.Errorf("%w (server %s, group %s; lock %s)", ErrBusy, server, group, path) })
 }
@@ -161,7 +176,12 @@ func lock(path string, busy func() error) (*Lock, error) {
 }
 
 // Unlock releases the lock.
-func (k *Lock) Unlock() { k.f.Close() }
+func (k *Lock) Unlock() {
+	k.f.Close()
+	if k.prune != nil {
+		k.prune.Close()
+	}
+}
 
 // AppendLog appends lines to the repository's backup log.
 func (l Layout) AppendLog(lines ...string) error {

@@ -176,7 +176,17 @@ func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 // recreated) and ingests what is new. It returns a func that stops it.
 func watchArchives(e *env, r *repo.Repo, fsys *fs.FS) func() {
 	stop, done := make(chan struct{}), make(chan struct{})
-	seen, _ := r.ArchiveNames()
+	// A forget changes no archive, only REPO/forgotten/: look at both.
+	listing := func() ([]string, error) {
+		names, err := r.ArchiveNames()
+		dead, _ := r.Tombstones()
+		for n := range dead {
+			names = append(names, "forgotten/"+n)
+		}
+		slices.Sort(names)
+		return names, err
+	}
+	seen, _ := listing()
 	go func() {
 		defer close(done)
 		tick := time.NewTicker(time.Second)
@@ -187,7 +197,7 @@ func watchArchives(e *env, r *repo.Repo, fsys *fs.FS) func() {
 				return
 			case <-tick.C:
 			}
-			names, err := r.ArchiveNames()
+			names, err := listing()
 			if err != nil || slices.Equal(names, seen) {
 				continue
 			}
