@@ -13,7 +13,7 @@ import (
 	"github.com/mailvault/mailvault/archive"
 )
 
-// Retention: forget, then prune.
+// Retention: forget, then prune (see the package doc).
 //
 // Forget applies a Policy to each series of snapshots (one server and
 // group) and records each snapshot it forgets as a tombstone, an empty
@@ -205,12 +205,6 @@ func (l Layout) Forget(p Policy, opt ForgetOptions) ([]SeriesVerdicts, []Problem
 	return out, problems, l.bury(bury)
 }
 
-// busyError is ErrBusy with its own words.
-type busyError string
-
-func (e busyError) Error() string        { return string(e) }
-func (e busyError) Is(target error) bool { return target == ErrBusy }
-
 // lockPrune takes the repository's prune lock: exclusive for a prune,
 // shared for a backup. A prune must not run beside a backup, which counts
 // the blobs the repository holds when it starts and does not store them
@@ -229,9 +223,9 @@ func (l Layout) lockPrune(exclusive bool) (*os.File, error) {
 		f.Close()
 		if err == unix.EWOULDBLOCK {
 			if exclusive {
-				return nil, busyError(fmt.Sprintf("a backup is running in the repository (lock %s); prune when it is done", path))
+				return nil, busyError{fmt.Sprintf("a backup is running in the repository (lock %s); prune when it is done", path)}
 			}
-			return nil, busyError(fmt.Sprintf("a prune is running in the repository (lock %s); back up when it is done", path))
+			return nil, busyError{fmt.Sprintf("a prune is running in the repository (lock %s); back up when it is done", path)}
 		}
 		return nil, fmt.Errorf("cannot lock %s: %w", path, err)
 	}

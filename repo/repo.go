@@ -6,7 +6,8 @@
 //	REPO/archives/*.mva          closed archives, never rewritten
 //	REPO/tmp/                    archives being written (ignored by readers)
 //	REPO/index/                  badger index, a cache of archives/
-//	REPO/locks/                  one lock file per server and group being backed up
+//	REPO/locks/                  one lock file per server and group being backed up, prune.lock
+//	REPO/forgotten/              tombstones: an empty file per archive of a forgotten snapshot
 //	REPO/logs/backup.log         one block of lines per run
 //
 // An archive is written under tmp/, synced, and renamed into archives/, so
@@ -34,6 +35,23 @@
 //
 // Nothing is ever written to an archive after its rename, so whoever reads
 // archives/ sees only complete archives, in any order.
+//
+// # Retention
+//
+// Forget (forget.go) marks the snapshots a Policy (policy.go) does not
+// keep with tombstones in forgotten/; archives are not touched. The index
+// hides forgotten snapshots (Sync and Refresh mark them), backups never
+// build on them, but their blobs and folder records still serve the kept
+// snapshots: an incremental run stores a message in the archive of the
+// run that first saw it, and tells a folder as a change of a record of an
+// earlier archive. Prune (prune.go) removes an archive only when no kept
+// snapshot needs anything of it, and otherwise replaces it by a smaller
+// one flagged archive.FlagForgotten, written and renamed into archives/
+// before anything is deleted, so a kill at any point loses nothing kept.
+// Prune holds locks/prune.lock exclusively, each backup shares it: no
+// backup counts a blob as held while a prune removes it. An archive that
+// leaves archives/ with a tombstone was pruned, not lost: the index drops
+// it without recording it as gone.
 package repo
 
 import (

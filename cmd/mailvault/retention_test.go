@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -295,4 +296,71 @@ func missing(got, want []string) int {
 		}
 	}
 	return n
+}
+
+// TestForgetAndPruneUnderMount: a running mount hides a snapshot within
+// seconds of its forget, and serves every message of the kept snapshot
+// after a prune removed the archive where its index found them.
+func TestForgetAndPruneUnderMount(t *testing.T) {
+	requireFUSE(t)
+	quickExit(t)
+	st := buildStore(t, 40)
+	time.Sleep(2100 * time.Millisecond)
+	tmp := t.TempDir()
+	repoDir, mnt := filepath.Join(tmp, "repo"), filepath.Join(tmp, "mnt")
+	// The --full run stores every message again, and the index finds
+	// them there; prune keeps the first run's copies and removes those.
+	args := []string{"--repo", repoDir, "--server", "mail1", st.Template}
+	backupJSON(t, args...)
+	backupJSON(t, append([]string{"--full"}, args...)...)
+	backupJSON(t, args...)
+	startMount(t, repoDir, mnt)
+	views := func() int {
+		e, _ := os.ReadDir(filepath.Join(mnt, ".snapshots"))
+		return len(e) - 1 // and "latest"
+	}
+	if n := views(); n != 3 {
+		t.Fatalf("the mount shows %d snapshots, want 3", n)
+	}
+	mustMV(t, "forget", "--repo", repoDir, "--keep-last", "1")
+	deadline := time.Now().Add(15 * time.Second)
+	for views() != 1 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := views(); n != 1 {
+		t.Fatalf("15 s after forget the mount shows %d snapshots, want 1", n)
+	}
+	r := mustMV(t, "prune", "--repo", repoDir)
+	if !strings.Contains(r.stdout, "pruned:") || strings.Contains(r.stdout, " 0 archives deleted, 0 rewritten") {
+		t.Errorf("prune under a mount: %s", r.stdout)
+	}
+	time.Sleep(2 * time.Second) // the mount looks at archives/ every second
+	got := fileSums(t, filepath.Join(mnt, "mail1"))
+	want := fileSums(t, st.Root)
+	sameTree(t, "the mount's latest view after prune", got, want)
+}
+
+// fileSums lists "size sha256" of every message file under root, sorted:
+// the same messages whatever the layout of the tree.
+func fileSums(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			return nil
+		}
+		if sub := filepath.Base(filepath.Dir(p)); !fi.Mode().IsRegular() || sub != "cur" && sub != "new" {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Errorf("read %s: %v", p, err)
+			return nil
+		}
+		out = append(out, fmt.Sprintf("%d %x", len(data), sha256.Sum256(data)))
+		return nil
+	})
+	sort.Strings(out)
+	return out
 }
