@@ -12,8 +12,8 @@ type FolderRef struct {
 	Time                int64
 }
 
-// EachFolder calls fn for every folder of every snapshot, in key order
-// (server, group, user, time, folder).
+// EachFolder calls fn for every folder of every snapshot but the forgotten
+// ones, in key order (server, group, user, time, folder).
 func (c *Catalog) EachFolder(fn func(ref FolderRef, f *Folder) error) error {
 	hidden := c.hidden() // forgotten snapshots
 	return c.scan([]byte{prefixFolder}, func(k, v []byte) error {
