@@ -132,6 +132,9 @@ func Verify(dir string, opt VerifyOptions) (*VerifyReport, error) {
 	}
 	defer r.Close()
 	rep := &VerifyReport{Note: r.Note}
+	if r.tmpIndex != "" {
+		rep.Note += "; archives gone from archives/ are remembered only by the repository's index, held by that process: verify again when it is free to have them checked"
+	}
 	if r.Repaired != "" {
 		rep.IndexProblems = append(rep.IndexProblems, "the index could not be opened ("+r.Repaired+")")
 		rep.IndexRepaired = true
