@@ -27,6 +27,10 @@ type backupFlags struct {
 
 	preExec, postExec string
 	hookTimeout       time.Duration
+
+	onFailure, onPartial string
+	metricsFile          string
+	logKeep              int
 }
 
 func init() {
@@ -103,6 +107,10 @@ Two backups of one server with hooks never run at once (exit 4).`,
 			fs.StringVar(&bf.preExec, "pre-exec", "", "run shell `COMMAND` before reading the store; the backup runs only if it succeeds")
 			fs.StringVar(&bf.postExec, "post-exec", "", "run shell `COMMAND` after reading the store, also after a failure (MAILVAULT_STATUS tells)")
 			fs.DurationVar(&bf.hookTimeout, "hook-timeout", 10*time.Minute, "kill a hook still running after `DURATION`")
+			fs.StringVar(&bf.onFailure, "on-failure", "", "run shell `COMMAND` when the run FAILED (the alarm: MAILVAULT_STATUS, MAILVAULT_SUMMARY tell why)")
+			fs.StringVar(&bf.onPartial, "on-partial", "", "run shell `COMMAND` when the run ended PARTIAL")
+			fs.StringVar(&bf.metricsFile, "metrics-file", "", "write the run's Prometheus metrics to `FILE` (for node_exporter's textfile collector)")
+			fs.IntVar(&bf.logKeep, "log-keep", 1000, "keep the last `N` runs in the repository's log")
 			fs.BoolVar(&e.quiet, "quiet", false, "print nothing but errors")
 			fs.BoolVar(&e.json, "json", false, "print the summary as JSON")
 		},
@@ -166,16 +174,39 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 	opt.Repo = l
 	prog := newProgress(e)
 	opt.Progress = prog.update
-	l.AppendLog(fmt.Sprintf("%s START backup server=%s scope=%s source=%s kind=%s", time.Now().UTC().Format(time.RFC3339), bf.server, scope, src, kind(opt)))
-	failed := func(err error) {
-		l.AppendLog(fmt.Sprintf("%s BACKUP FAILED | %v", time.Now().UTC().Format(time.RFC3339), oneLine(err.Error())))
+	mode := "unattended" // cron and systemd give no terminal
+	if isTerminal(os.Stdin) {
+		mode = "attended"
 	}
+	rl, _ := l.StartRun("backup", "server="+bf.server, "scope="+scope.String(), "source="+src.String(), "kind="+kind(opt), "mode="+mode)
+	start := time.Now()
 	hooks := newBackupHooks(e, bf, opt, dir)
-	hooks.event = func(word, text string) { l.AppendLog("  " + word + " " + text) }
+	hooks.event = func(word, text string) { rl.Event(word, text) }
+	// end puts the verdict in the log, the metrics file and the alarm.
+	end := func(status, verdict string, res *backup.Result) {
+		rl.End(verdict)
+		if err := l.TrimLog(bf.logKeep); err != nil {
+			fmt.Fprintf(e.stderr, "mailvault: warning: cannot trim the log: %v\n", err)
+		}
+		if bf.metricsFile != "" {
+			m := backupMetrics{server: bf.server, scope: scope.String(), status: status, start: start, end: time.Now(), res: res}
+			if err := writeMetrics(bf.metricsFile, m); err != nil {
+				fmt.Fprintf(e.stderr, "mailvault: warning: %v\n", err)
+			}
+		}
+		problems := 0
+		if res != nil {
+			problems = len(res.Problems)
+		}
+		if err := hooks.runAlarm(status, verdict, problems, rl.ID); err != nil {
+			fmt.Fprintf(e.stderr, "mailvault: warning: the alarm did not run cleanly: %v\n", err)
+		}
+	}
+	failed := func(err error, res *backup.Result) { end("FAILED", "BACKUP FAILED | "+oneLine(err.Error()), res) }
 	if hooks.any() {
 		lock, err := l.LockHooks(bf.server)
 		if err != nil {
-			failed(err)
+			failed(err, nil)
 			return err
 		}
 		defer lock.Unlock()
@@ -183,7 +214,7 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 	if err := hooks.runPre(); err != nil {
 		err = fmt.Errorf("%w; the backup did not run", err)
 		hooks.runPost(nil, err) // to undo what the pre-exec did before it failed
-		failed(err)
+		failed(err, nil)
 		return err
 	}
 	res, err := backup.Run(opt)
@@ -191,10 +222,10 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 	postErr := hooks.runPost(res, err)
 	for _, p := range res.Problems {
 		fmt.Fprintf(e.stderr, "mailvault: not backed up: %v\n", p)
-		l.AppendLog("  ERROR " + p.Error())
+		rl.Event("ERROR", p.Error())
 	}
 	if err != nil {
-		failed(err)
+		failed(err, res)
 		if errors.Is(err, backup.ErrNothing) {
 			return usagef("%v", err)
 		}
@@ -210,18 +241,39 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 			fmt.Fprintln(e.stdout, indexNote)
 		}
 	}
-	status := "FULL BACKUP completed successfully"
+	status, verdict := "FULL", "FULL BACKUP completed successfully | "+oneLine(summary)
 	if res.Partial() {
-		status = "PARTIAL BACKUP completed"
+		status = "PARTIAL"
+		verdict = fmt.Sprintf("PARTIAL BACKUP completed | %s (%d objects not backed up: %s)", oneLine(summary), len(res.Problems), firstProblems(res.Problems))
 	}
-	l.AppendLog(fmt.Sprintf("%s %s | %s", res.End.Format(time.RFC3339), status, oneLine(summary)))
 	if postErr != nil {
-		return fmt.Errorf("the backup completed (%s), but %w", strings.Fields(status)[0], postErr)
+		// The data is in; a failed post-exec (e.g. a snapshot left behind)
+		// still needs someone to look.
+		postErr = fmt.Errorf("the backup completed (%s), but %w", status, postErr)
+		status, verdict = "FAILED", "BACKUP FAILED | "+oneLine(postErr.Error())
+	}
+	end(status, verdict, res)
+	if postErr != nil {
+		return postErr
 	}
 	if res.Partial() {
 		return partialError{fmt.Sprintf("PARTIAL backup: %d objects not backed up (listed above)", len(res.Problems))}
 	}
 	return nil
+}
+
+// firstProblems names why objects were left out, the first two, for the
+// verdict line; the log lists them all.
+func firstProblems(ps []repo.Problem) string {
+	var s []string
+	for i, p := range ps {
+		if i == 2 {
+			s = append(s, fmt.Sprintf("and %d more in the log", len(ps)-2))
+			break
+		}
+		s = append(s, oneLine(p.Error()))
+	}
+	return strings.Join(s, "; ")
 }
 
 // kind names a run for the log.

@@ -13,9 +13,12 @@ import (
 // output on stderr and keeps it in the run's block of the backup log.
 type backupHooks struct {
 	pre, post string
-	timeout   time.Duration
-	env       []string // what every hook is told about the run
-	e         *env
+	// onFailure and onPartial are the alarms: run after a FAILED or a
+	// PARTIAL run, with the verdict in the environment.
+	onFailure, onPartial string
+	timeout              time.Duration
+	env                  []string // what every hook is told about the run
+	e                    *env
 	// event logs a line of the run ("HOOK", "pre-exec| …"); nil without a
 	// repository.
 	event func(word, text string)
@@ -24,6 +27,7 @@ type backupHooks struct {
 func newBackupHooks(e *env, bf *backupFlags, opt backup.Options, repoDir string) *backupHooks {
 	return &backupHooks{
 		pre: bf.preExec, post: bf.postExec, timeout: bf.hookTimeout, e: e,
+		onFailure: bf.onFailure, onPartial: bf.onPartial,
 		env: []string{
 			"MAILVAULT_REPO=" + repoDir, "MAILVAULT_SERVER=" + opt.Server,
 			"MAILVAULT_SOURCE=" + opt.Source.String(), "MAILVAULT_SCOPE=" + opt.Scope.String(),
@@ -55,6 +59,21 @@ func (h *backupHooks) runPost(res *backup.Result, runErr error) error {
 		env = append(env, "MAILVAULT_ERROR="+oneLine(runErr.Error()))
 	}
 	return h.run("post-exec", h.post, env...)
+}
+
+// runAlarm runs --on-failure or --on-partial for a run that ended with
+// status, telling it the verdict line of the log, the number of objects
+// left out and the log's run id.
+func (h *backupHooks) runAlarm(status, verdict string, problems int, runID string) error {
+	command, name := h.onFailure, "on-failure"
+	switch status {
+	case "FULL":
+		return nil
+	case "PARTIAL":
+		command, name = h.onPartial, "on-partial"
+	}
+	return h.run(name, command, "MAILVAULT_STATUS="+status, "MAILVAULT_SUMMARY="+verdict,
+		fmt.Sprintf("MAILVAULT_PROBLEMS=%d", problems), "MAILVAULT_RUN="+runID)
 }
 
 func (h *backupHooks) run(name, command string, extra ...string) error {
