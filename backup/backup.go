@@ -74,6 +74,9 @@ type Totals struct {
 	BytesRead                int64 // message bytes read from the store
 	BytesNew                 int64 // bytes of new blobs (before compression)
 	BytesStored              int64 // archive bytes written (after compression)
+	// UsersInScope is how many users the run backs up in all: Progress
+	// reports it beside Users, those done, for an estimate of the time left.
+	UsersInScope int
 }
 
 // Saved is what single copy saved: the bytes the snapshot lists that it
@@ -174,6 +177,9 @@ func repoGroups(opt Options, res *Result, byGroup map[string][]maildir.User) err
 		res.Warnings = append(res.Warnings, problems...)
 	}
 	prog := &progress{fn: opt.Progress}
+	for _, us := range byGroup {
+		prog.users += len(us)
+	}
 	runs := make([]*groupRun, len(res.Groups))
 	sem := make(chan struct{}, opt.Jobs)
 	var wg sync.WaitGroup
@@ -218,9 +224,10 @@ func repoGroups(opt Options, res *Result, byGroup map[string][]maildir.User) err
 
 // progress adds up the totals of groups that run at once.
 type progress struct {
-	mu   sync.Mutex
-	fn   func(Totals)
-	sums map[*groupRun]Totals
+	mu    sync.Mutex
+	fn    func(Totals)
+	sums  map[*groupRun]Totals
+	users int // in the run's scope
 }
 
 func (p *progress) update(g *groupRun) {
@@ -237,5 +244,6 @@ func (p *progress) update(g *groupRun) {
 	for _, s := range p.sums {
 		t.add(s)
 	}
+	t.UsersInScope = p.users
 	p.fn(t)
 }

@@ -224,6 +224,10 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 		fmt.Fprintf(e.stderr, "mailvault: not backed up: %v\n", p)
 		rl.Event("ERROR", p.Error())
 	}
+	for _, w := range res.Warnings { // damage the run worked around
+		fmt.Fprintf(e.stderr, "mailvault: warning: %v\n", w)
+		rl.Event("WARN", w.Error())
+	}
 	if err != nil {
 		failed(err, res)
 		if errors.Is(err, backup.ErrNothing) {

@@ -43,9 +43,28 @@ func (p *progress) update(t backup.Totals) {
 		return
 	}
 	p.last = now
-	secs := now.Sub(p.start).Seconds()
-	fmt.Fprintf(p.w, "\r\033[K%d users, %d folders, %d messages, %s read (%s/s)",
-		t.Users, t.Folders, t.Messages, size(t.BytesRead), size(int64(float64(t.BytesRead)/max(secs, 0.001))))
+	elapsed := now.Sub(p.start)
+	secs := elapsed.Seconds()
+	fmt.Fprintf(p.w, "\r\033[K%s users, %d folders, %d messages, %s read (%s/s)%s",
+		ofTotal(t.Users, t.UsersInScope), t.Folders, t.Messages, size(t.BytesRead),
+		size(int64(float64(t.BytesRead)/max(secs, 0.001))), eta(elapsed, t.Users, t.UsersInScope))
+}
+
+func ofTotal(n, total int) string {
+	if total == 0 {
+		return fmt.Sprint(n)
+	}
+	return fmt.Sprintf("%d/%d", n, total)
+}
+
+// eta estimates the time left from the share of users done; users differ
+// in size, so it is shown only once a tenth of them is done.
+func eta(elapsed time.Duration, done, total int) string {
+	if total == 0 || done*10 < total || done >= total {
+		return ""
+	}
+	left := time.Duration(float64(elapsed) * float64(total-done) / float64(done))
+	return ", about " + left.Round(time.Second).String() + " left"
 }
 
 func (p *progress) done() {
