@@ -39,8 +39,9 @@ and decodes only the frames they and the folder records lie in: a quick
 spot check for a cron job.
 
 Exit code 0 when the repository is sound, 5 when damage was found. The
-result is appended to REPO/logs/backup.log. An archive removed on purpose
-is reported until 'mailvault index rebuild --forget-gone'.`,
+run is logged in REPO/logs/backup.log ('mailvault log'). Archives that
+'mailvault prune' deleted are not damage; one removed by hand is reported
+until 'mailvault index rebuild --forget-gone'.`,
 		flags: func(f *flag.FlagSet, e *env) {
 			f.BoolVar(&vf.readData, "read-data", false, "also check every blob's sha-256")
 			f.Float64Var(&vf.sample, "sample", 0, "check only a random `PCT` percent of the blobs (with their sha-256)")
