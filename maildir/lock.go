@@ -1,6 +1,7 @@
 package maildir
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -198,8 +199,7 @@ func (l *UIDListLock) held() error {
 	return nil
 }
 
-// Commit writes data into the lock file and renames it over
-// dovecot-uidlist, which is how Dovecot replaces the file itself, and so
+// Commit replaces dovecot-uidlist with data (see replaceLocked) and
 // releases the lock. The new file gets o's owner and file mode. If the lock
 // was taken from us (we were too slow and it went stale) nothing is written.
 func (l *UIDListLock) Commit(data []byte, o Owner) error {
@@ -222,24 +222,33 @@ func (l *UIDListLock) commit(data []byte, o Owner) error {
 		l.f = nil // not ours to remove any more
 		return fmt.Errorf("%s: lock lost to another process; dovecot-uidlist left as it was", path)
 	}
-	if err := l.f.Truncate(0); err != nil { // the owner line goes
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if _, err := l.f.WriteAt(data, 0); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := o.apply(int(l.f.Fd()), o.FileMode, path); err != nil {
+	return replaceLocked(l.dir, uidListName, data, o)
+}
+
+// replaceLocked replaces the file name in folder d with data, owned by o,
+// while its lock is held. Dovecot renames its lock file over the file;
+// we write the new file under tmp/ and rename that over it, and the lock
+// goes after: a run killed at any point leaves the old file or the new
+// one whole, and a lock that names a dead process, which the next run
+// and Dovecot take over at once.
+func replaceLocked(d dir, name string, data []byte, o Owner) error {
+	scratch, err := d.open("tmp")
+	if err != nil {
 		return err
 	}
-	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	defer scratch.close()
+	t, err := createTemp(scratch)
+	if err != nil {
+		return err
 	}
-	if err := unix.Renameat(l.dir.fd, lockName, l.dir.fd, uidListName); err != nil {
-		return &os.PathError{Op: "rename", Path: filepath.Join(l.dir.path, uidListName), Err: err}
+	defer t.discard()
+	if _, err := t.fill(bytes.NewReader(data), nowNano(), o); err != nil {
+		return err
 	}
-	l.f.Close()
-	l.f = nil // renamed: there is no lock file left to remove
-	return l.dir.sync()
+	if err := unix.Renameat(scratch.fd, t.name, d.fd, name); err != nil {
+		return &os.PathError{Op: "rename", Path: filepath.Join(d.path, name), Err: err}
+	}
+	return d.sync()
 }
 
 // Release gives up the lock without changing dovecot-uidlist. It is

@@ -1,7 +1,6 @@
 package maildir
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -49,8 +48,9 @@ func (l *UIDListLock) Keywords() ([]string, error) {
 }
 
 // WriteKeywords replaces dovecot-keywords with kw. Dovecot changes that
-// file only while holding the uidlist lock, and then through its own
-// dotlock dovecot-keywords.lock renamed over the file; this does the same.
+// file only while holding the uidlist lock, and then under its own dotlock
+// dovecot-keywords.lock; this takes that lock too and replaces the file
+// as Commit does (replaceLocked).
 func (l *UIDListLock) WriteKeywords(kw []string, o Owner) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -63,23 +63,7 @@ func (l *UIDListLock) WriteKeywords(kw []string, o Owner) error {
 		return err
 	}
 	defer f.Close()
-	// The owner line goes: the lock file becomes the new dovecot-keywords.
-	if err := f.Truncate(0); err != nil {
-		unix.Unlinkat(l.dir.fd, lockName, 0)
-		return fmt.Errorf("%s: %w", f.Name(), err)
-	}
-	if _, err := f.Seek(0, 0); err != nil {
-		unix.Unlinkat(l.dir.fd, lockName, 0)
-		return fmt.Errorf("%s: %w", f.Name(), err)
-	}
-	t := &tempFile{in: l.dir, name: lockName, f: f}
-	if _, err := t.fill(bytes.NewReader(RenderKeywords(kw)), nowNano(), o); err != nil {
-		unix.Unlinkat(l.dir.fd, lockName, 0)
-		return err
-	}
-	if err := unix.Renameat(l.dir.fd, lockName, l.dir.fd, keywordsName); err != nil {
-		unix.Unlinkat(l.dir.fd, lockName, 0)
-		return &os.PathError{Op: "rename", Path: filepath.Join(l.dir.path, keywordsName), Err: err}
-	}
-	return l.dir.sync()
+	err = replaceLocked(l.dir, keywordsName, RenderKeywords(kw), o)
+	unix.Unlinkat(l.dir.fd, lockName, 0)
+	return err
 }

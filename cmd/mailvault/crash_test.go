@@ -227,18 +227,18 @@ func (g *crashRig) snapshotLines() ([]snapLine, error) {
 }
 
 // backup runs a backup that must succeed, records its snapshots and
-// returns how long it took.
-func (g *crashRig) backup(flags ...string) time.Duration {
+// returns how long it took and when its first archive was renamed.
+func (g *crashRig) backup(flags ...string) killRun {
 	g.t.Helper()
 	state := readMailState(g.t, g.st.Root)
-	kr := runKilled(g.t, -1, "", g.backupArgs(flags...)...)
+	kr := runKilled(g.t, -1, filepath.Join(g.repo, "archives"), g.backupArgs(flags...)...)
 	if kr.code != 0 {
 		g.t.Fatalf("backup %v: exit %d: %s", flags, kr.code, kr.stderr)
 	}
 	if errs, _ := g.check(state, false); len(errs) > 0 {
 		g.t.Fatalf("after a backup that was not killed: %v", errs)
 	}
-	return kr.took
+	return kr
 }
 
 // check compares the repository with what it must hold: the snapshots
@@ -440,6 +440,39 @@ func runKilled(t *testing.T, delay time.Duration, watchDir string, args ...strin
 	}
 }
 
+// killTally counts the attempts of a test: a run that ended before its
+// kill is checked all the same but not counted, and another is tried, so
+// that Tried counts real kills.
+type killTally struct {
+	tried, held, ended int
+}
+
+// killLoop calls try until kills runs were killed (or three times as many
+// attempts were made); try returns whether its run was killed and what
+// failed.
+func killLoop(t *testing.T, kills int, try func(i int) (killed bool, what string, errs []error)) killTally {
+	t.Helper()
+	var k killTally
+	for i := 0; k.tried < kills && i < 3*kills; i++ {
+		killed, what, errs := try(i)
+		if len(errs) > 0 {
+			t.Errorf("%s: %v", what, errs)
+		}
+		if !killed {
+			k.ended++
+			continue
+		}
+		k.tried++
+		if len(errs) == 0 {
+			k.held++
+		}
+	}
+	if k.tried < kills {
+		t.Errorf("only %d of %d runs were killed: the others ended first", k.tried, kills)
+	}
+	return k
+}
+
 // uniform returns a random duration in [0, d].
 func (g *crashRig) uniform(d time.Duration) time.Duration {
 	return time.Duration(g.rng.Int64N(int64(d) + 1))
@@ -551,13 +584,13 @@ func TestCrashBackup(t *testing.T) {
 	incr := g.backup()
 	g.change()
 	full := g.backup("--full")
-	t.Logf("an incremental run takes %s, a full run %s", incr, full)
+	t.Logf("an incremental run takes %s (first rename at %s), a full run %s (%s)", incr.took, incr.renamed, full.took, full.renamed)
 
 	kills := crashKills(t)
-	var tried, held, lost, ended int
 	var live *mount // the second half of the kills runs beside a mount
-	for i := range kills {
-		if i == kills/2 {
+	var killed, lost int
+	k := killLoop(t, kills, func(i int) (bool, string, []error) {
+		if live == nil && killed >= kills/2 {
 			live = startMount(t, g.repo, filepath.Join(t.TempDir(), "live"))
 		}
 		g.change()
@@ -570,22 +603,23 @@ func TestCrashBackup(t *testing.T) {
 		var where string
 		if i%3 == 2 {
 			// During the commit and the index ingest: after the first rename.
-			delay := g.uniform(span / 4)
+			delay := g.uniform(span.took - span.renamed)
 			kr = runKilled(t, delay, filepath.Join(g.repo, "archives"), g.backupArgs(flags...)...)
 			where = fmt.Sprintf("%s after the first archive was renamed", delay)
 		} else {
-			delay := g.uniform(span)
+			delay := g.uniform(span.took)
 			kr = runKilled(t, delay, "", g.backupArgs(flags...)...)
 			where = fmt.Sprintf("at %s", delay)
 		}
-		tried++
-		if !kr.killed {
-			ended++
-			if kr.code != 0 {
-				t.Errorf("kill %d: the backup ended by itself with exit %d: %s", i, kr.code, kr.stderr)
-			}
+		if kr.killed {
+			killed++
 		}
-		errs, n := g.check(pending, true)
+		var errs []error
+		if !kr.killed && kr.code != 0 {
+			errs = append(errs, fmt.Errorf("the backup ended by itself with exit %d: %s", kr.code, kr.stderr))
+		}
+		more, n := g.check(pending, true)
+		errs = append(errs, more...)
 		lost += n
 		// The next backup must work, and with it the repository.
 		next := readMailState(t, g.st.Root)
@@ -598,19 +632,15 @@ func TestCrashBackup(t *testing.T) {
 		if live != nil {
 			errs = append(errs, g.liveShowsRuns(live)...)
 		}
-		if len(errs) > 0 {
-			t.Errorf("backup %s killed %s: %v", strings.Join(flags, " "), where, errs)
-			continue
-		}
-		held++
-	}
+		return kr.killed, fmt.Sprintf("backup %s killed %s", strings.Join(flags, " "), where), errs
+	})
 	if live != nil {
 		live.stop(t)
 	}
 	g.checkLatest()
 	g.checkMount()
-	figures.Record(t, figures.Row{Suite: "crash", What: "backup killed at a random point", Tried: tried, Held: held, Lost: lost,
-		Note: fmt.Sprintf("%d messages; %d runs ended before the kill", len(readMailState(t, g.st.Root)), ended)})
+	figures.Record(t, figures.Row{Suite: "crash", What: "backup killed at a random point", Tried: k.tried, Held: k.held, Lost: lost,
+		Note: fmt.Sprintf("%d messages; %d more runs ended before their kill", len(readMailState(t, g.st.Root)), k.ended)})
 }
 
 // crashBase is a repository of a full run and incremental ones, with
@@ -638,19 +668,16 @@ func TestCrashIndexRebuild(t *testing.T) {
 	}
 	span := kr.took
 	t.Logf("an index rebuild takes %s", span)
-	kills := crashKills(t)
-	var tried, held, lost, ended int
-	for i := range kills {
+	var lost int
+	k := killLoop(t, crashKills(t), func(int) (bool, string, []error) {
 		delay := g.uniform(span)
 		kr := runKilled(t, delay, "", rebuild...)
-		tried++
-		if !kr.killed {
-			ended++
-			if kr.code != 0 {
-				t.Errorf("kill %d: index rebuild ended by itself with exit %d: %s", i, kr.code, kr.stderr)
-			}
+		var errs []error
+		if !kr.killed && kr.code != 0 {
+			errs = append(errs, fmt.Errorf("index rebuild ended by itself with exit %d: %s", kr.code, kr.stderr))
 		}
-		errs, n := g.check(nil, true)
+		more, n := g.check(nil, true)
+		errs = append(errs, more...)
 		lost += n
 		if r := mv(t, rebuild...); r.code != 0 {
 			errs = append(errs, fmt.Errorf("the next index rebuild: exit %d: %s", r.code, r.stderr))
@@ -658,18 +685,14 @@ func TestCrashIndexRebuild(t *testing.T) {
 			more, _ := g.check(nil, false)
 			errs = append(errs, more...)
 		}
-		if len(errs) > 0 {
-			t.Errorf("index rebuild killed at %s: %v", delay, errs)
-			continue
-		}
-		held++
-	}
+		return kr.killed, fmt.Sprintf("index rebuild killed at %s", delay), errs
+	})
 	g.change()
 	g.backup()
 	g.checkLatest()
 	g.checkMount()
-	figures.Record(t, figures.Row{Suite: "crash", What: "index rebuild killed at a random point", Tried: tried, Held: held, Lost: lost,
-		Note: fmt.Sprintf("%d archives; %d runs ended before the kill", len(g.snaps), ended)})
+	figures.Record(t, figures.Row{Suite: "crash", What: "index rebuild killed at a random point", Tried: k.tried, Held: k.held, Lost: lost,
+		Note: fmt.Sprintf("%d archives; %d more runs ended before their kill", len(g.snaps), k.ended)})
 }
 
 // TestCrashImport kills 'import' of archive files written by 'backup -f'
@@ -678,75 +701,54 @@ func TestCrashIndexRebuild(t *testing.T) {
 func TestCrashImport(t *testing.T) {
 	requireFUSE(t)
 	g := crashBase(t, figures.Size(150, 3000), 1)
-	kills := crashKills(t)
-	// The archives to import, each of the store as it was then.
-	files := make([]string, kills+1)
-	states := make([]mailState, kills+1)
 	dir := t.TempDir()
-	for i := range files {
+	// newArchive writes an archive to import, of the store as it is now.
+	newArchive := func(i int) (string, mailState) {
 		g.change()
-		states[i] = readMailState(t, g.st.Root).ofGroup("staff")
-		files[i] = filepath.Join(dir, fmt.Sprintf("staff-%d.mva", i))
-		mustMV(t, "backup", "--server", "mail1", "--groups", g.groups, "--quiet", "-f", files[i], g.st.Template, "/staff")
+		file := filepath.Join(dir, fmt.Sprintf("staff-%d.mva", i))
+		mustMV(t, "backup", "--server", "mail1", "--groups", g.groups, "--quiet", "-f", file, g.st.Template, "/staff")
+		return file, readMailState(t, g.st.Root).ofGroup("staff")
 	}
-	// The last one is imported whole, to measure the span to kill in.
-	kr := runKilled(t, -1, "", "import", "--repo", g.repo, files[kills])
+	// One is imported whole, to measure the span to kill in.
+	file, state := newArchive(0)
+	kr := runKilled(t, -1, "", "import", "--repo", g.repo, file)
 	if kr.code != 0 {
 		t.Fatalf("import: exit %d: %s", kr.code, kr.stderr)
 	}
 	span := kr.took
 	t.Logf("an import takes %s", span)
-	if errs, _ := g.check(mailState{}.merged(states[kills]), false); len(errs) > 0 {
+	if errs, _ := g.check(state, false); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	var tried, held, lost, ended int
-	for i := range kills {
+	var lost int
+	k := killLoop(t, crashKills(t), func(i int) (bool, string, []error) {
+		file, state := newArchive(i + 1)
 		delay := g.uniform(span)
 		before := len(g.snaps)
-		kr := runKilled(t, delay, "", "import", "--repo", g.repo, files[i])
-		tried++
-		if !kr.killed {
-			ended++
-		}
-		errs, n := g.check(states[i], true)
+		kr := runKilled(t, delay, "", "import", "--repo", g.repo, file)
+		errs, n := g.check(state, true)
 		lost += n
 		imported := len(g.snaps) > before
-		r := mv(t, "import", "--repo", g.repo, files[i])
+		r := mv(t, "import", "--repo", g.repo, file)
 		switch {
 		case imported && r.code != 2:
 			errs = append(errs, fmt.Errorf("importing again an archive that made it in: exit %d, want 2: %s", r.code, r.stderr))
 		case !imported && r.code != 0:
 			errs = append(errs, fmt.Errorf("importing again an archive that did not make it in: exit %d: %s", r.code, r.stderr))
 		default:
-			more, _ := g.check(states[i], false)
+			more, _ := g.check(state, false)
 			errs = append(errs, more...)
 		}
 		if len(g.snaps) != before+1 {
 			errs = append(errs, fmt.Errorf("%d snapshots more after the import, want 1", len(g.snaps)-before))
 		}
-		if len(errs) > 0 {
-			t.Errorf("import killed at %s: %v", delay, errs)
-			continue
-		}
-		held++
-	}
+		return kr.killed, fmt.Sprintf("import killed at %s", delay), errs
+	})
 	g.backup()
 	g.checkLatest()
 	g.checkMount()
-	figures.Record(t, figures.Row{Suite: "crash", What: "import killed at a random point", Tried: tried, Held: held, Lost: lost,
-		Note: fmt.Sprintf("%d runs ended before the kill", ended)})
-}
-
-// merged returns s with the files of o added.
-func (s mailState) merged(o mailState) mailState {
-	out := mailState{}
-	for p, h := range s {
-		out[p] = h
-	}
-	for p, h := range o {
-		out[p] = h
-	}
-	return out
+	figures.Record(t, figures.Row{Suite: "crash", What: "import killed at a random point", Tried: k.tried, Held: k.held, Lost: lost,
+		Note: fmt.Sprintf("%d more runs ended before their kill", k.ended)})
 }
 
 // TestCrashRestore kills restores at random points and runs them again:
@@ -802,20 +804,18 @@ func TestCrashRestore(t *testing.T) {
 	mergeSpan := kr.took
 	t.Logf("a restore of the server takes %s, of a folder with 3 messages missing %s", recreateSpan, mergeSpan)
 
-	kills := crashKills(t)
-	var tried, held, lost, ended int
-	for i := range kills {
+	var lost int
+	k := killLoop(t, crashKills(t), func(i int) (bool, string, []error) {
 		var errs []error
 		var delay time.Duration
 		var what string
+		var kr killRun
 		if i%2 == 0 {
 			what = "into an empty root"
 			g.roots++
 			root := newStoreRoot(t, st, fmt.Sprintf("crash-restore-%d", g.roots))
 			delay = g.uniform(recreateSpan)
-			if kr := runKilled(t, delay, "", recreateArgs(root)...); !kr.killed {
-				ended++
-			}
+			kr = runKilled(t, delay, "", recreateArgs(root)...)
 			if r := mv(t, recreateArgs(root)...); r.code != 0 {
 				errs = append(errs, fmt.Errorf("the restore run again: exit %d: %s", r.code, r.stderr))
 			}
@@ -836,9 +836,7 @@ func TestCrashRestore(t *testing.T) {
 			expunge()
 			validity := mailboxStatus(t, st, user, box)
 			delay = g.uniform(mergeSpan)
-			if kr := runKilled(t, delay, "", mergeArgs...); !kr.killed {
-				ended++
-			}
+			kr = runKilled(t, delay, "", mergeArgs...)
 			if r := mv(t, mergeArgs...); r.code != 0 {
 				errs = append(errs, fmt.Errorf("the restore run again: exit %d: %s", r.code, r.stderr))
 			}
@@ -866,15 +864,10 @@ func TestCrashRestore(t *testing.T) {
 			}
 			errs = append(errs, maildirLeftovers(st.Root)...)
 		}
-		tried++
-		if len(errs) > 0 {
-			t.Errorf("restore %s killed at %s: %v", what, delay, errs)
-			continue
-		}
-		held++
-	}
-	figures.Record(t, figures.Row{Suite: "crash", What: "restore killed at a random point and run again", Tried: tried, Held: held, Lost: lost,
-		Note: fmt.Sprintf("%d messages; %d runs ended before the kill", len(orig), ended)})
+		return kr.killed, fmt.Sprintf("restore %s killed at %s", what, delay), errs
+	})
+	figures.Record(t, figures.Row{Suite: "crash", What: "restore killed at a random point and run again", Tried: k.tried, Held: k.held, Lost: lost,
+		Note: fmt.Sprintf("%d messages; %d more runs ended before their kill", len(orig), k.ended)})
 }
 
 // contentCounts counts the messages of s whose path keep accepts, by
