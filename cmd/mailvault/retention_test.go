@@ -231,6 +231,13 @@ func TestPruneKilled(t *testing.T) {
 	mustMV(t, "prune", "--repo", timing)
 	whole := time.Since(start)
 	wantBytes := archivesBytes(t, timing)
+	listing := func(dir string) string {
+		a, _ := filepath.Glob(filepath.Join(dir, "archives", "*.mva"))
+		tmp, _ := filepath.Glob(filepath.Join(dir, "tmp", "prune-*"))
+		return strings.Join(append(a, tmp...), " ")
+	}
+	untouched := strings.ReplaceAll(listing(base), base, "")
+	phases := map[string]int{} // where the kills landed
 
 	tries := figures.Size(3, 20)
 	held, lost := 0, 0
@@ -245,6 +252,14 @@ func TestPruneKilled(t *testing.T) {
 		time.Sleep(delay)
 		cmd.Process.Kill()
 		cmd.Wait()
+		switch now := strings.ReplaceAll(listing(dir), dir, ""); {
+		case now == untouched:
+			phases["before any change"]++
+		case strings.Contains(now, "/tmp/"):
+			phases["writing a replacement"]++
+		default:
+			phases["between the first rename and the end"]++
+		}
 		ok := true
 		for j, k := range kept {
 			got := restoredTree(t, st, dir, k.at, fmt.Sprint("killed-", i, "-", j))
@@ -280,7 +295,7 @@ func TestPruneKilled(t *testing.T) {
 		os.RemoveAll(dir)
 	}
 	figures.Record(t, figures.Row{Suite: "crash", What: "prune killed at a random point", Tried: tries, Held: held, Lost: lost,
-		Note: fmt.Sprintf("SIGKILL within a %v prune of %d snapshots (2 kept); every kept snapshot restored, then after a rerun", whole.Round(time.Millisecond), len(snaps))})
+		Note: fmt.Sprintf("SIGKILL within a %v prune of %d snapshots (2 kept), landing %v; every kept snapshot restored, then after a rerun", whole.Round(time.Millisecond), len(snaps), phases)})
 }
 
 // missing counts the lines of want that got lacks.
