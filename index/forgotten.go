@@ -41,15 +41,16 @@ func (c *Catalog) MarkForgotten(name string) (bool, error) {
 	return true, nil
 }
 
-// Relocate points the blobs whose bytes the index locates in archive gone
-// (an archive prune deleted) at another archive that holds them, num at
-// the locations of its blob table. Blobs located elsewhere are left.
-func (c *Catalog) Relocate(gone, num uint32, blobs []archive.BlobEntry) error {
+// Relocate points the blobs whose bytes the index locates in one of the
+// archives gone (archives prune deleted) at another archive that holds
+// them, num at the locations of its blob table. Blobs located elsewhere
+// are left.
+func (c *Catalog) Relocate(gone map[uint32]bool, num uint32, blobs []archive.BlobEntry) error {
 	wb := c.db.NewWriteBatch()
 	defer wb.Cancel()
 	for _, b := range blobs {
 		cur, err := c.Blob(b.Hash)
-		if err != nil || len(cur.Parts) > 0 || cur.Archive != gone {
+		if err != nil || len(cur.Parts) > 0 || !gone[cur.Archive] {
 			continue
 		}
 		if err := wb.Set(blobKey(b.Hash), encodeBlob(Blob{Archive: num, Loc: b.Loc})); err != nil {

@@ -56,27 +56,31 @@ func (r *Repo) Refresh() (added []string, problems []Problem, err error) {
 	if err != nil {
 		return added, problems, err
 	}
-	for _, a := range pruned {
-		if err := r.relocate(a); err != nil {
-			problems = append(problems, Problem{Object: r.ArchivePath(a.Name), Err: err})
+	if len(pruned) > 0 {
+		if err := r.relocate(pruned); err != nil {
+			problems = append(problems, Problem{Object: r.ArchivesDir(), Err: err})
 		}
 	}
 	return append(added, marked...), problems, nil
 }
 
 // relocate points the index at other copies of the blobs it located in
-// an archive that prune removed: kept snapshots need them, and prune
+// archives that prune removed: kept snapshots need them, and prune
 // removes an archive only once every blob they need is elsewhere.
-func (r *Repo) relocate(gone *index.ArchiveInfo) error {
+func (r *Repo) relocate(pruned []*index.ArchiveInfo) error {
+	gone := map[uint32]bool{}
+	for _, a := range pruned {
+		gone[a.Num] = true
+	}
 	for _, a := range r.Catalog.Archives() {
-		if a.Num == gone.Num {
+		if gone[a.Num] {
 			continue
 		}
 		f, err := archive.OpenFile(r.ArchivePath(a.Name))
 		if err != nil {
 			continue // gone too, or damaged: reported elsewhere
 		}
-		err = r.Catalog.Relocate(gone.Num, a.Num, f.Trailer().Blobs)
+		err = r.Catalog.Relocate(gone, a.Num, f.Trailer().Blobs)
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("cannot write index: %w", err)
@@ -85,6 +89,8 @@ func (r *Repo) relocate(gone *index.ArchiveInfo) error {
 	if r.relocated == nil {
 		r.relocated = map[uint32]bool{}
 	}
-	r.relocated[gone.Num] = true // Refresh is called from one goroutine
+	for n := range gone {
+		r.relocated[n] = true // Refresh is called from one goroutine
+	}
 	return nil
 }
