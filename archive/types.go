@@ -164,8 +164,21 @@ func JoinParts(parts []Hash, read func(Hash) ([]byte, error)) ([]byte, error) {
 	return out, nil
 }
 
+// NotStored is the Blob of a message listed without its bytes: backup
+// --max-size left it out of a run that had no room for it, and a later run
+// stores it. No blob has this hash (it is not the sha-256 of anything
+// known), so older readers see a message whose blob is missing.
+var NotStored Hash
+
+// LeftOut reports whether the message is listed without its bytes (see
+// NotStored).
+func (m *Message) LeftOut() bool { return len(m.Parts) == 0 && m.Blob == NotStored }
+
 // Blobs returns the blobs that hold the message's bytes.
 func (m *Message) Blobs() []Hash {
+	if m.LeftOut() {
+		return nil
+	}
 	if len(m.Parts) > 0 {
 		return m.Parts
 	}

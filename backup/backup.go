@@ -57,6 +57,12 @@ type Options struct {
 	// Jobs is how many groups are backed up at once (default 1).
 	Jobs int
 
+	// MaxSize, if more than 0, bounds the message bytes the run stores
+	// (see budget.go); messages that do not fit are listed without their
+	// bytes and left for a later run. Only for incremental runs into the
+	// repository.
+	MaxSize int64
+
 	// Progress, if set, is called now and then with the running totals.
 	Progress func(Totals)
 	// Readers is how many message files are read at once (default 4):
@@ -74,6 +80,8 @@ type Totals struct {
 	BytesRead                int64 // message bytes read from the store
 	BytesNew                 int64 // bytes of new blobs (before compression)
 	BytesStored              int64 // archive bytes written (after compression)
+	LeftOut                  int   // messages listed without their bytes (MaxSize)
+	BytesLeftOut             int64 // their size
 	// UsersInScope is how many users the run backs up in all: Progress
 	// reports it beside Users, those done, for an estimate of the time left.
 	UsersInScope int
@@ -81,7 +89,7 @@ type Totals struct {
 
 // Saved is what single copy saved: the bytes the snapshot lists that it
 // did not have to store again.
-func (t Totals) Saved() int64 { return t.BytesTotal - t.BytesNew }
+func (t Totals) Saved() int64 { return t.BytesTotal - t.BytesNew - t.BytesLeftOut }
 
 func (t *Totals) add(o Totals) {
 	t.Users += o.Users
@@ -94,6 +102,8 @@ func (t *Totals) add(o Totals) {
 	t.BytesRead += o.BytesRead
 	t.BytesNew += o.BytesNew
 	t.BytesStored += o.BytesStored
+	t.LeftOut += o.LeftOut
+	t.BytesLeftOut += o.BytesLeftOut
 }
 
 // Result is the outcome of a run.
@@ -104,10 +114,13 @@ type Result struct {
 	Groups   []string       // groups backed up
 	Problems []repo.Problem // objects not (fully) backed up
 	Warnings []repo.Problem // damage in the repository the run worked around
+	// LeftOutMessages are the messages listed without their bytes because they did
+	// not fit in Options.MaxSize, newest first; the next run stores them.
+	LeftOutMessages []LeftOut
 }
 
 // Partial reports whether something was left out.
-func (r *Result) Partial() bool { return len(r.Problems) > 0 }
+func (r *Result) Partial() bool { return len(r.Problems) > 0 || len(r.LeftOutMessages) > 0 }
 
 // ErrNothing means the scope matched no user.
 var ErrNothing = errors.New("no user of the store is in the scope")
@@ -121,6 +134,9 @@ func Run(opt Options) (*Result, error) {
 	opt.Jobs = cmpOr(opt.Jobs, 1)
 	opt.Full = opt.Full || opt.Copies || opt.Output != nil
 	res := &Result{Start: time.Now().UTC()}
+	if opt.MaxSize > 0 && (opt.Full || !opt.Since.IsZero()) {
+		return res, ErrMaxSize
+	}
 	users, errs := opt.Source.Users()
 	for _, err := range errs {
 		res.Problems = append(res.Problems, repo.Problem{Object: opt.Source.String(), Err: err})
@@ -176,6 +192,10 @@ func repoGroups(opt Options, res *Result, byGroup map[string][]maildir.User) err
 		st, problems = loadState(opt.Repo, opt.Server)
 		res.Warnings = append(res.Warnings, problems...)
 	}
+	var store map[string]bool
+	if opt.MaxSize > 0 {
+		store = plan(opt, res, st, byGroup)
+	}
 	prog := &progress{fn: opt.Progress}
 	for _, us := range byGroup {
 		prog.users += len(us)
@@ -185,6 +205,10 @@ func repoGroups(opt Options, res *Result, byGroup map[string][]maildir.User) err
 	var wg sync.WaitGroup
 	for i, name := range res.Groups {
 		runs[i] = newGroupRun(opt, res, name, prog, st)
+		if store != nil {
+			runs[i].store = store
+			runs[i].leavesOut = store[leavesOutKey(name)]
+		}
 		wg.Add(1)
 		go func(g *groupRun) {
 			defer wg.Done()
@@ -204,6 +228,9 @@ func repoGroups(opt Options, res *Result, byGroup map[string][]maildir.User) err
 			name, g.err = g.pending.Commit()
 			res.Archives = append(res.Archives, name)
 		}
+		if g.err == nil {
+			res.LeftOutMessages = append(res.LeftOutMessages, g.leftOut...)
+		}
 		if g.lock != nil {
 			g.lock.Unlock()
 		}
@@ -211,6 +238,7 @@ func repoGroups(opt Options, res *Result, byGroup map[string][]maildir.User) err
 			failed = append(failed, fmt.Errorf("group %s: %w", g.group, g.err))
 		}
 	}
+	sortLeftOut(res.LeftOutMessages)
 	res.End = time.Now().UTC()
 	if len(failed) > 0 && len(failed) < len(runs) {
 		// The other groups are safe; the run is partial.

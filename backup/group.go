@@ -36,6 +36,14 @@ type groupRun struct {
 	w        *archive.Writer
 	external bool // the archive names blobs it does not hold
 
+	// With a size limit (Options.MaxSize) the run is planned first:
+	// planning collects the messages it would read, and store then names
+	// those that fit (see budget.go).
+	planning  *[]candidate
+	store     map[string]bool
+	leavesOut bool // the plan leaves out messages of this group
+	leftOut   []LeftOut
+
 	pending *repo.Pending
 	lock    *repo.Lock
 	err     error
@@ -63,14 +71,7 @@ func (g *groupRun) toRepo(users []maildir.User) error {
 		return err
 	}
 	g.lock = lock
-	if name := g.st.bases[g.group]; name != "" && !g.opt.Full && g.opt.Since.IsZero() {
-		if g.base, err = openBase(l, name); err != nil {
-			g.warn(l.ArchivePath(name), fmt.Errorf("%w; every folder is read again", err))
-		}
-		defer g.base.close()
-		g.orig = &origins{l: l, snaps: g.st.snaps[g.group]}
-		defer g.orig.close()
-	}
+	defer g.openPrior()()
 	p, err := l.Create(repo.ArchiveName(g.start, g.opt.Server, g.group))
 	if err != nil {
 		return err
@@ -81,6 +82,25 @@ func (g *groupRun) toRepo(users []maildir.User) error {
 	}
 	g.pending = p
 	return nil
+}
+
+// openPrior opens the group's last complete snapshot, which the run builds
+// on, and returns what closes it.
+func (g *groupRun) openPrior() (closeAll func()) {
+	l := g.opt.Repo
+	name := g.st.bases[g.group]
+	if name == "" || g.opt.Full || !g.opt.Since.IsZero() {
+		return func() {}
+	}
+	var err error
+	if g.base, err = openBase(l, name); err != nil {
+		g.warn(l.ArchivePath(name), fmt.Errorf("%w; every folder is read again", err))
+	}
+	g.orig = &origins{l: l, snaps: g.st.snaps[g.group]}
+	return func() {
+		g.base.close()
+		g.orig.close()
+	}
 }
 
 // write writes the archive of the group's users to out.
@@ -98,7 +118,7 @@ func (g *groupRun) write(out io.Writer, spool string, users []maildir.User) erro
 	// The header goes first, before we know what the archive will hold: a
 	// run that has nothing to build on (a full run, or the first one) holds
 	// every blob it names, and says so.
-	if g.opt.Full || len(g.st.known) == 0 && g.base == nil {
+	if g.opt.Full || len(g.st.known) == 0 && g.base == nil && !g.leavesOut {
 		h.Flags |= archive.FlagFull
 	}
 	w, err := archive.NewWriter(out, h, archive.WriterOptions{Copies: g.opt.Copies, FolderSpool: spool})
@@ -142,6 +162,9 @@ func (g *groupRun) user(u maildir.User) error {
 		}
 		if af == nil {
 			continue
+		}
+		if g.planning != nil {
+			continue // only the messages to read were wanted
 		}
 		if err := g.w.AddFolder(af); err != nil {
 			return err
@@ -303,8 +326,11 @@ func changedFiles(files, origin []archive.File) []archive.File {
 
 // stored reports whether every blob of a message is in the repository.
 func (g *groupRun) stored(m *archive.Message) bool {
+	if m.LeftOut() {
+		return false // a folder with such a message is read again, and it is stored
+	}
 	for _, h := range m.Blobs() {
-		if !g.st.has(h) && !g.w.HasBlob(h) {
+		if !g.st.has(h) && (g.w == nil || !g.w.HasBlob(h)) {
 			return false
 		}
 	}

@@ -37,6 +37,15 @@ func (ur *userRun) messages(f *maildir.Folder) ([]archive.Message, error) {
 		}
 		toRead = append(toRead, i)
 	}
+	if g.planning != nil {
+		for _, i := range toRead {
+			*g.planning = append(*g.planning, ur.candidate(f.Messages[i]))
+		}
+		return nil, nil
+	}
+	if g.store != nil {
+		toRead = ur.leaveOut(f, toRead, out, done)
+	}
 	for start := 0; start < len(toRead); {
 		batch := nextBatch(f, toRead[start:])
 		start += len(batch)

@@ -303,8 +303,8 @@ func (t tree) messages(f *index.Folder, l *listing, sub string) ([]entry, error)
 	var out []entry
 	for i := range msgs {
 		m := &msgs[i]
-		if m.Subdir != sub || !usableName(m.Name) {
-			continue
+		if m.Subdir != sub || !usableName(m.Name) || m.LeftOut() {
+			continue // a message left out by backup --max-size has no bytes to show
 		}
 		out = append(out, entry{name: m.Name, ino: messageIno(t.u, f, m), mtime: m.Mtime, size: m.Size, nlink: m.Nlink, blob: &m.Blob,
 			acc: t.acc, what: t.where(f.Name + "/" + sub + "/" + m.Name)})

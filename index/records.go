@@ -70,6 +70,10 @@ type Message struct {
 	Nlink  uint32
 }
 
+// LeftOut reports whether the snapshot lists the message without its
+// bytes (archive.NotStored: backup --max-size left it for a later run).
+func (m *Message) LeftOut() bool { return m.Blob == archive.NotStored }
+
 // Blob says where a blob's bytes lie: in one archive at Loc, or, for a
 // message stored in parts (see archive.Message.Parts), in the blobs
 // named by Parts, joined in order.

@@ -25,7 +25,11 @@ type blobJudge func(h archive.Hash, b index.Blob) string
 // returns the message files whose bytes, or some part of them, judge
 // finds bad or the index does not locate, sorted by path. Folders of
 // several snapshots that share a listing are judged once.
-func (r *Repo) badMessages(judge blobJudge) ([]*badMessage, int, error) {
+//
+// Messages listed without their bytes (archive.NotStored: backup --max-size
+// left them for a later run) are no damage; they are counted in *leftOut
+// (per snapshot, as walked) when leftOut is not nil.
+func (r *Repo) badMessages(judge blobJudge, leftOut *int) ([]*badMessage, int, error) {
 	table, err := r.blobTable()
 	if err != nil {
 		return nil, 0, fmt.Errorf("cannot read the index: %w", err)
@@ -51,6 +55,7 @@ func (r *Repo) badMessages(judge blobJudge) ([]*badMessage, int, error) {
 		blobs     []archive.Hash
 	}
 	listings := map[index.ListingID][]listingBad{}
+	notStored := map[index.ListingID]int{}
 	byPath := map[string]*badMessage{}
 	walked := 0
 	err = r.Catalog.EachFolder(func(ref index.FolderRef, f *index.Folder) error {
@@ -62,6 +67,10 @@ func (r *Repo) badMessages(judge blobJudge) ([]*badMessage, int, error) {
 				return err
 			}
 			for _, m := range msgs {
+				if m.Blob == archive.NotStored {
+					notStored[f.Listing]++
+					continue
+				}
 				b, why, err := blobVerdict(m.Blob)
 				if err != nil {
 					return err
@@ -83,6 +92,9 @@ func (r *Repo) badMessages(judge blobJudge) ([]*badMessage, int, error) {
 				}
 			}
 			listings[f.Listing] = bad
+		}
+		if leftOut != nil {
+			*leftOut += notStored[f.Listing]
 		}
 		for _, b := range bad {
 			p := fmt.Sprintf("%s/%s/%s/%s/%s", ref.Server, ref.Group, ref.User, f.Name, b.path)
@@ -130,7 +142,7 @@ func (r *Repo) rebuildWithout(gone []*index.ArchiveInfo) ([]Problem, error) {
 			return a.Name
 		}
 		return ""
-	})
+	}, nil)
 	if err != nil {
 		lost = nil // an unreadable index remembers nothing; rebuild anyway
 	}

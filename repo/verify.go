@@ -41,6 +41,9 @@ type VerifyReport struct {
 	BlobsRead int   `json:"blobs_read"` // blobs whose sha-256 was checked
 	Folders   int   `json:"folders"`    // folder records decoded
 	Messages  int   `json:"messages"`   // message files of every snapshot, walked in the index
+	// LeftOut counts the messages of Messages listed without their bytes:
+	// backup --max-size left them for a later run. They are no damage.
+	LeftOut int `json:"left_out,omitempty"`
 
 	Damaged   []Damage         `json:"damaged,omitempty"`   // one line per damage found in an archive
 	Gone      []GoneArchive    `json:"gone,omitempty"`      // archives the index had that left archives/
@@ -189,7 +192,7 @@ func Verify(dir string, opt VerifyOptions) (*VerifyReport, error) {
 		}
 		return c.verdict(h, b.Loc)
 	}
-	bad, walked, err := r.badMessages(judge)
+	bad, walked, err := r.badMessages(judge, &rep.LeftOut)
 	if err != nil || indexWrong != "" {
 		// The index answered the checks above but fails or is wrong when
 		// read whole.
@@ -201,7 +204,8 @@ func Verify(dir string, opt VerifyOptions) (*VerifyReport, error) {
 		if _, err := r.Rebuild(); err != nil {
 			return nil, fmt.Errorf("cannot rebuild the index: %w", err)
 		}
-		if bad, walked, err = r.badMessages(judge); err != nil {
+		rep.LeftOut = 0
+		if bad, walked, err = r.badMessages(judge, &rep.LeftOut); err != nil {
 			return nil, err
 		}
 	}

@@ -75,6 +75,7 @@ type Result struct {
 	Created        int // folders recreated with their original UIDs
 	Added          int // messages written
 	Skipped        int // messages already in the target
+	LeftOut        int // messages the snapshot lists without their bytes (backup --max-size)
 	Problems       []Problem
 }
 
@@ -241,6 +242,9 @@ func recreate(res *Result, path string, f *archive.Folder, o maildir.Owner, blob
 				switch {
 				case errors.Is(err, maildir.ErrExists):
 					res.Skipped++
+				case errors.Is(err, ErrLeftOut):
+					res.LeftOut++
+					errs = append(errs, fmt.Errorf("%s/%s: %w", m.Subdir, m.Name, err))
 				case err != nil:
 					errs = append(errs, fmt.Errorf("%s/%s: %w", m.Subdir, m.Name, err))
 				default:
@@ -341,6 +345,9 @@ func merge(opt Options, res *Result, path string, f *archive.Folder, msgs []arch
 		if err == nil && uids != nil {
 			_, err = uids.Append(name)
 		}
+		if errors.Is(err, ErrLeftOut) {
+			res.LeftOut++
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s/%s: %w", m.Subdir, m.Name, err))
 			continue
@@ -368,8 +375,14 @@ func merge(opt Options, res *Result, path string, f *archive.Folder, msgs []arch
 	return errors.Join(errs...)
 }
 
+// ErrLeftOut means the snapshot lists a message without its bytes.
+var ErrLeftOut = errors.New("left out by backup --max-size: this snapshot lists it without its bytes; a later backup stores it (restore from a later snapshot)")
+
 // deliver writes one message file.
 func deliver(t *maildir.Target, m archive.Message, name string, blobs Blobs) error {
+	if m.LeftOut() {
+		return ErrLeftOut
+	}
 	data, err := readMessage(blobs, &m)
 	if err != nil {
 		return err

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +26,7 @@ type backupFlags struct {
 	copies bool
 	jobs   int
 	file   string
+	max    string
 
 	preExec, postExec string
 	hookTimeout       time.Duration
@@ -69,6 +72,17 @@ show in the older snapshots only.
                 tools that read one folder from the stream); implies --full
     --jobs N    back up N groups at once; the run's archives are moved into
                 the repository together when all groups are done
+    --max-size SIZE
+                store at most SIZE of message bytes in this run (K, M, G or
+                T suffix, binary: 500M is 500 MiB; counted before
+                compression and single copy, so the archive is smaller).
+                Every folder and message is still listed; the newest
+                messages not yet in the repository are stored first, the
+                rest are listed without their bytes, named in the log, and
+                the run ends PARTIAL (exit 3). The next run, with or
+                without --max-size, stores them: a first backup of a large
+                store can be spread over several nights. Not with --full,
+                --since or -f.
     -f FILE     write one self-contained archive of one group to FILE ('-'
                 for stdout, e.g. to pipe into another tool or onto tape)
                 instead of the repository; bring it back with 'import'
@@ -103,6 +117,7 @@ Two backups of one server with hooks never run at once (exit 4).`,
 			fs.StringVar(&bf.since, "since", "", "back up only messages received since `TIME` (RFC 3339 or YYYY-MM-DD)")
 			fs.BoolVar(&bf.copies, "copies", false, "store every copy of a message separately (implies --full)")
 			fs.IntVar(&bf.jobs, "jobs", 1, "back up `N` groups at once")
+			fs.StringVar(&bf.max, "max-size", "", "store at most `SIZE` of message bytes (500M, 2G); the rest waits for the next run")
 			fs.StringVar(&bf.file, "f", "", "write the archive to `FILE` ('-' for stdout) instead of the repository")
 			fs.StringVar(&bf.preExec, "pre-exec", "", "run shell `COMMAND` before reading the store; the backup runs only if it succeeds")
 			fs.StringVar(&bf.postExec, "post-exec", "", "run shell `COMMAND` after reading the store, also after a failure (MAILVAULT_STATUS tells)")
@@ -153,6 +168,14 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 			return usagef("--since: %v", err)
 		}
 		opt.Since = time.Unix(0, ns)
+	}
+	if bf.max != "" {
+		if opt.MaxSize, err = parseSize(bf.max); err != nil {
+			return usagef("--max-size: %v", err)
+		}
+		if bf.full || bf.copies || bf.since != "" || bf.file != "" {
+			return usagef("--max-size: %v", backup.ErrMaxSize)
+		}
 	}
 	if bf.jobs < 1 {
 		return usagef("--jobs must be at least 1")
@@ -228,6 +251,12 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 		fmt.Fprintf(e.stderr, "mailvault: warning: %v\n", w)
 		rl.Event("WARN", w.Error())
 	}
+	for _, l := range res.LeftOutMessages {
+		rl.Event("LEFTOUT", fmt.Sprintf("%s: %d bytes, left out by --max-size; the next run stores it", l, l.Size))
+	}
+	if len(res.LeftOutMessages) > 0 {
+		fmt.Fprintf(e.stderr, "mailvault: --max-size %s: %s\n", bf.max, leftOutLine(res))
+	}
 	if err != nil {
 		failed(err, res)
 		if errors.Is(err, backup.ErrNothing) {
@@ -249,6 +278,9 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 	if res.Partial() {
 		status = "PARTIAL"
 		verdict = fmt.Sprintf("PARTIAL BACKUP completed | %s (%d objects not backed up: %s)", oneLine(summary), len(res.Problems), firstProblems(res.Problems))
+		if len(res.Problems) == 0 {
+			verdict = fmt.Sprintf("PARTIAL BACKUP completed | %s", oneLine(summary))
+		}
 	}
 	if postErr != nil {
 		// The data is in; a failed post-exec (e.g. a snapshot left behind)
@@ -261,9 +293,40 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 		return postErr
 	}
 	if res.Partial() {
+		if len(res.Problems) == 0 {
+			return partialError{"PARTIAL backup: " + leftOutLine(res)}
+		}
 		return partialError{fmt.Sprintf("PARTIAL backup: %d objects not backed up (listed above)", len(res.Problems))}
 	}
 	return nil
+}
+
+// leftOutLine counts the messages a size limit left out.
+func leftOutLine(r *backup.Result) string {
+	return fmt.Sprintf("%d messages (%s) left out by --max-size, listed without their bytes (each named in 'mailvault log'); the next backup stores them",
+		r.LeftOut, size(r.BytesLeftOut))
+}
+
+// parseSize reads a byte count with an optional binary suffix: K, M, G or
+// T (KiB, MiB, GiB, TiB; "KB", "MiB" … are read alike).
+func parseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		if i := strings.IndexByte("KMGT", t[n-1]); i >= 0 {
+			mult = int64(1) << (10 * (i + 1))
+			t = t[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size: want a whole number more than 0 with an optional K, M, G or T suffix (binary), e.g. 500M", s)
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return n * mult, nil
 }
 
 // firstProblems names why objects were left out, the first two, for the
@@ -376,7 +439,10 @@ func summarize(r *backup.Result) string {
 	if r.FoldersVanished > 0 {
 		s += fmt.Sprintf(" %d folders were deleted while the run read them and are not in this snapshot.", r.FoldersVanished)
 	}
-	if r.Partial() {
+	if r.LeftOut > 0 {
+		s += fmt.Sprintf(" PARTIAL: %d messages (%s) were left out by --max-size; the next backup stores them.", r.LeftOut, size(r.BytesLeftOut))
+	}
+	if len(r.Problems) > 0 {
 		s += fmt.Sprintf(" PARTIAL: %d objects could not be backed up.", len(r.Problems))
 	}
 	return s
@@ -395,8 +461,8 @@ func printJSONSummary(e *env, r *backup.Result, note string) {
 		"status": status, "start": r.Start, "end": r.End, "groups": r.Groups, "archives": r.Archives,
 		"users": r.Users, "folders": r.Folders, "folders_unchanged": r.Unchanged, "messages": r.Messages, "vanished": r.Vanished, "folders_vanished": r.FoldersVanished,
 		"bytes_total": r.BytesTotal, "bytes_read": r.BytesRead, "bytes_new": r.BytesNew, "bytes_stored": r.BytesStored,
-		"bytes_saved": r.Saved(),
-		"problems":    problems, "note": note,
+		"bytes_saved": r.Saved(), "left_out": r.LeftOut, "bytes_left_out": r.BytesLeftOut,
+		"problems": problems, "note": note,
 	})
 }
 

@@ -46,6 +46,9 @@ type lsRow struct {
 	Snapshot string `json:"snapshot,omitempty"`
 	UID      uint32 `json:"uid,omitempty"`
 	Mtime    string `json:"mtime,omitempty"`
+	// LeftOut marks a message listed without its bytes: backup --max-size
+	// left it for a later run.
+	LeftOut bool `json:"left_out,omitempty"`
 }
 
 func runLs(e *env, atFlag string, args []string) error {
@@ -178,7 +181,7 @@ func lsRows(r *repo.Repo, p []string, at int64) ([]lsRow, error) {
 					return nil, err
 				}
 				for _, m := range msgs {
-					rows = append(rows, lsRow{Name: m.Subdir + "/" + m.Name, Kind: "message", Messages: 1, Bytes: m.Size, UID: m.UID, Mtime: stamp(m.Mtime)})
+					rows = append(rows, lsRow{Name: m.Subdir + "/" + m.Name, Kind: "message", Messages: 1, Bytes: m.Size, UID: m.UID, Mtime: stamp(m.Mtime), LeftOut: m.LeftOut()})
 				}
 				return rows, nil
 			}
@@ -224,7 +227,11 @@ func printRows(e *env, rows []lsRow) error {
 		case "message":
 			what = fmt.Sprintf("uid %d\t%s", r.UID, r.Mtime)
 		}
-		fmt.Fprintf(tw, "%d msgs\t%s\t%s\t %s\n", r.Messages, size(r.Bytes), what, r.Name)
+		name := r.Name
+		if r.LeftOut {
+			name += "  (left out by backup --max-size: not stored in this snapshot)"
+		}
+		fmt.Fprintf(tw, "%d msgs\t%s\t%s\t %s\n", r.Messages, size(r.Bytes), what, name)
 	}
 	return tw.Flush()
 }

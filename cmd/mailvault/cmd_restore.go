@@ -143,7 +143,7 @@ func printRestoreSummary(e *env, r *restore.Result) {
 			problems = append(problems, p.Error())
 		}
 		json.NewEncoder(e.stdout).Encode(map[string]any{"users": r.Users, "folders": r.Folders, "created": r.Created,
-			"added": r.Added, "skipped": r.Skipped, "problems": problems})
+			"added": r.Added, "skipped": r.Skipped, "left_out": r.LeftOut, "problems": problems})
 		return
 	}
 	if e.quiet {
@@ -151,6 +151,9 @@ func printRestoreSummary(e *env, r *restore.Result) {
 	}
 	fmt.Fprintf(e.stdout, "Restored %d users, %d folders (%d recreated with their original UIDs): %d messages added, %d already there and skipped.\n",
 		r.Users, r.Folders, r.Created, r.Added, r.Skipped)
+	if r.LeftOut > 0 {
+		fmt.Fprintf(e.stdout, "%d messages were not restored: backup --max-size left them out of this snapshot (named above); a later snapshot has them.\n", r.LeftOut)
+	}
 }
 
 // parseTime reads --at: RFC 3339, a snapshot name, or a date. A time is

@@ -93,8 +93,12 @@ func verifySummary(rep *repo.VerifyReport, vf *verifyFlags, took time.Duration) 
 	case vf.readData || vf.sample == 100:
 		what = "structure, frame checksums and every blob's sha-256"
 	}
-	return fmt.Sprintf("%d archives (%s), %d frames, %d blobs (%d read), %d folder records, %d messages in the index; checked %s in %s",
+	s := fmt.Sprintf("%d archives (%s), %d frames, %d blobs (%d read), %d folder records, %d messages in the index; checked %s in %s",
 		rep.Archives, size(rep.Bytes), rep.Frames, rep.Blobs, rep.BlobsRead, rep.Folders, rep.Messages, what, took.Round(time.Millisecond))
+	if rep.LeftOut > 0 {
+		s += fmt.Sprintf("; %d of the messages are listed without their bytes (left out by backup --max-size, not damage: a later backup stores them)", rep.LeftOut)
+	}
+	return s
 }
 
 // damageLine counts what is wrong, for the error and the log.
