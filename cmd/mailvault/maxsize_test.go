@@ -238,3 +238,26 @@ func TestMaxSizeCatchesUp(t *testing.T) {
 		t.Errorf("restore after catching up: %d messages missing or different, %d extra: %v", lost, extra, ex)
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"512": 512, "500M": 500 << 20, "2G": 2 << 30, "2g": 2 << 30, "1T": 1 << 40, "64K": 64 << 10, "3MiB": 3 << 20, "10KB": 10 << 10} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "M", "-1G", "0", "1.5G", "2X", "99999999999T"} {
+		if got, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", in, got)
+		}
+	}
+}
+
+func TestMaxSizeUsageErrors(t *testing.T) {
+	repoDir := filepath.Join(t.TempDir(), "repo")
+	for _, flags := range [][]string{{"--max-size", "lots"}, {"--max-size", "1G", "--full"}, {"--max-size", "1G", "--since", "2026-01-01"}} {
+		args := append([]string{"backup", "--repo", repoDir, "maildir:/nonexistent/%n"}, flags...)
+		if r := mv(t, args...); r.code != 2 || !strings.Contains(r.stderr, "--max-size") {
+			t.Errorf("%v: exit %d, stderr %q; want a usage error about --max-size", flags, r.code, r.stderr)
+		}
+	}
+}
