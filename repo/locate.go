@@ -38,6 +38,10 @@ type Located struct {
 	// in no archive of the repository: an incremental archive was imported
 	// without the earlier archives that hold them.
 	Missing MissingBlobs
+	// LeftOut counts the messages listed without their bytes (backup
+	// --max-size left them for a later run): no archive holds them.
+	LeftOut      int
+	LeftOutBytes int64
 }
 
 // ArchiveNeed is what a restore reads from one archive.
@@ -138,6 +142,11 @@ func (r *Repo) Locate(q LocateQuery) (*Located, error) {
 				for _, m := range msgs {
 					out.Messages++
 					out.Bytes += m.Size
+					if m.LeftOut() {
+						out.LeftOut++
+						out.LeftOutBytes += m.Size
+						continue
+					}
 					where, miss, err := res.resolve(m.Blob, full)
 					if err != nil {
 						return nil, fmt.Errorf("message %s/%s of %s, folder %s: %w", m.Subdir, m.Name, u.Name, f.Name, err)

@@ -77,6 +77,11 @@ func runLocate(e *env, lf *locateFlags, args []string) error {
 				return err
 			}
 		}
+		if loc.LeftOut > 0 {
+			if err := enc.Encode(map[string]any{"left_out": true, "messages": loc.LeftOut, "bytes": loc.LeftOutBytes}); err != nil {
+				return err
+			}
+		}
 		if m.Messages > 0 {
 			blobs := make([]string, 0, len(m.Blobs))
 			for _, h := range m.Blobs {
@@ -104,6 +109,10 @@ func runLocate(e *env, lf *locateFlags, args []string) error {
 		for _, a := range loc.Archives {
 			fmt.Fprintln(e.stdout, a.Name)
 		}
+	}
+	if loc.LeftOut > 0 && !e.json {
+		fmt.Fprintf(e.stderr, "mailvault: %d messages (%s) of %s are listed without their bytes: backup --max-size left them out, no archive holds them yet; a later backup stores them\n",
+			loc.LeftOut, size(loc.LeftOutBytes), sc)
 	}
 	if m.Messages > 0 {
 		return partialError{fmt.Sprintf("%d messages (%s) of %s are missing: their bytes (%d blobs) are in no archive of the repository; "+

@@ -134,13 +134,17 @@ func TestMaxSizeCatchesUp(t *testing.T) {
 	}
 	limit := total / 3 / 1024 * 1024
 
-	r := mv(t, backupArgs("--max-size", fmt.Sprintf("%dK", limit/1024))...)
+	metrics := filepath.Join(t.TempDir(), "mailvault.prom")
+	r := mv(t, backupArgs("--max-size", fmt.Sprintf("%dK", limit/1024), "--metrics-file", metrics)...)
 	if r.code != 3 {
 		t.Fatalf("limited backup: exit %d, want 3 (PARTIAL)\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	n := leftOutOf(t, r)
 	if n == 0 || n == len(msgs) {
 		t.Fatalf("left out %d of %d messages", n, len(msgs))
+	}
+	if prom, _ := os.ReadFile(metrics); !strings.Contains(string(prom), fmt.Sprintf(`mailvault_backup_left_out_messages{server="mail1",scope="/"} %d`+"\n", n)) {
+		t.Errorf("metrics do not count the %d left-out messages:\n%s", n, prom)
 	}
 	run := lastRun(t, repoDir)
 	events := 0
@@ -184,6 +188,34 @@ func TestMaxSizeCatchesUp(t *testing.T) {
 	if code, rep := verifyJSON(t, repoDir); code != 0 || rep.LeftOut != n || len(rep.Affected) > 0 {
 		t.Errorf("verify: exit %d, left out %d (want %d), affected %v", code, rep.LeftOut, n, rep.Affected)
 	}
+
+	// locate needs no archive for them and says so.
+	if r := mustMV(t, "locate", "--repo", repoDir, "/mail1"); !strings.Contains(r.stderr, fmt.Sprintf("%d messages", n)) || !strings.Contains(r.stderr, "listed without their bytes") {
+		t.Errorf("locate does not count the left-out messages:\n%s", r.stderr)
+	}
+
+	// The mount shows the stored messages, byte for byte, and not the
+	// others, which it has no bytes for.
+	t.Run("mount", func(t *testing.T) {
+		requireFUSE(t)
+		mnt := filepath.Join(t.TempDir(), "mnt")
+		m := startMount(t, repoDir, mnt)
+		defer m.stop(t)
+		for _, msg := range msgs {
+			user, rest, _ := strings.Cut(msg.key, "/")
+			data, err := os.ReadFile(filepath.Join(mnt, "mail1", e2eUsers[user], user, rest))
+			switch {
+			case listed[msg.key] && err == nil:
+				t.Errorf("%s: left out, yet the mount shows it", msg.key)
+			case !listed[msg.key] && err != nil:
+				t.Errorf("%s: stored, yet the mount cannot read it: %v", msg.key, err)
+			case !listed[msg.key]:
+				if want, _ := os.ReadFile(filepath.Join(st.Root, msg.rel)); string(data) != string(want) {
+					t.Errorf("%s: the mount gives other bytes than the store", msg.key)
+				}
+			}
+		}
+	})
 
 	// A restore gets the stored messages and names the others.
 	want := readMailState(t, st.Root)

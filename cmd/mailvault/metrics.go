@@ -56,6 +56,8 @@ func writeMetrics(path string, m backupMetrics) error {
 		gauge("folders", "Folders in the last run's snapshot.", float64(r.Folders))
 		gauge("messages", "Messages in the last run's snapshot.", float64(r.Messages))
 		gauge("problems", "Objects the last run could not back up.", float64(len(r.Problems)))
+		gauge("left_out_messages", "Messages the last run listed without their bytes (--max-size); the next run stores them.", float64(r.LeftOut))
+		gauge("left_out_bytes", "Size of the messages the last run left out by --max-size.", float64(r.BytesLeftOut))
 		gauge("bytes_total", "Message bytes the last snapshot lists.", float64(r.BytesTotal))
 		gauge("bytes_read", "Message bytes the last run read from the store.", float64(r.BytesRead))
 		gauge("bytes_new", "Bytes of messages new to the repository in the last run.", float64(r.BytesNew))
