@@ -102,6 +102,10 @@ func JobsFromFolders(h archive.Header, folders []*archive.Folder, sc Scope) ([]J
 	if sc.Server != h.Server || (sc.Group != "" && sc.Group != h.Group) {
 		return nil, fmt.Errorf("the archive holds server %s group %s, not %s", h.Server, h.Group, sc)
 	}
+	if h.Flags&archive.FlagForgotten != 0 {
+		return nil, fmt.Errorf("the archive is what prune kept of the forgotten snapshot of %s (what later snapshots need), not that snapshot; restore a kept snapshot from the repository",
+			time.Unix(0, h.Created).UTC().Format(time.RFC3339))
+	}
 	byUser := map[string][]*archive.Folder{}
 	for _, f := range folders {
 		if sc.User == "" || f.User == sc.User {

@@ -104,7 +104,8 @@ type pruneOut struct {
 	Rewritten int   `json:"rewritten"`
 	Freed     int64 `json:"bytes_freed"`
 	Actions   []struct {
-		Action string `json:"action"`
+		Action     string `json:"action"`
+		NewArchive string `json:"new_archive"`
 	} `json:"actions"`
 }
 
@@ -186,6 +187,21 @@ func TestForgetAndPrune(t *testing.T) {
 	}
 	if r := mv(t, "verify", "--repo", repoDir, "--read-data"); r.code != 0 {
 		t.Errorf("verify after prune: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// What prune kept of a forgotten snapshot is not that snapshot.
+	for _, a := range pr.Actions {
+		if a.NewArchive == "" {
+			continue
+		}
+		root := newStoreRoot(t, st, "from-forgotten")
+		r := mv(t, "restore", "-f", filepath.Join(repoDir, "archives", a.NewArchive), "/mail1", "--to", locationUnder(root))
+		if r.code == 0 || !strings.Contains(r.stderr, "forgotten snapshot") {
+			t.Errorf("restore -f of a forgotten snapshot's replacement: exit %d\n%s", r.code, r.stderr)
+		}
+		if files := messageTree(t, root); len(files) != 0 {
+			t.Errorf("restore -f of a forgotten snapshot's replacement wrote %d messages", len(files))
+		}
+		break
 	}
 	// A second prune finds nothing more to do.
 	var again pruneOut
