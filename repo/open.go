@@ -366,7 +366,7 @@ func (r *Repo) joinParts(parts []archive.Hash) ([]byte, error) {
 			return nil, err
 		}
 		if out, err = ar.AppendBlob(out, p, blobs[i].Loc); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("archive %s: %w", r.ArchiveName(blobs[i].Archive), err)
 		}
 	}
 	return out, nil
