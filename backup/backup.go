@@ -12,6 +12,11 @@
 // the last whole record of that folder when the change is small
 // (archive.Folder.Origin), so a snapshot costs what changed.
 //
+// A run with a size limit (Options.MaxSize) stores the newest new
+// messages that fit and lists the others without their bytes
+// (archive.NotStored); the folders that hold such messages are never
+// carried over, so later runs store them (budget.go).
+//
 // A run needs the repository's blobs and each group's last snapshot; it
 // reads them from the archive files (state.go), not from the index, so a
 // mount that holds the index never blocks a backup. See package repo for
