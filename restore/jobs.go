@@ -53,7 +53,7 @@ func JobsFromCatalog(c Catalog, sc Scope, at int64) ([]Job, error) {
 			if err != nil {
 				return nil, err
 			}
-			jobs = append(jobs, Job{User: u.Name, Folders: sel, Message: msg})
+			jobs = append(jobs, Job{User: u.Name, Folders: sel, Message: msg, Snapshot: u.Time})
 		}
 	}
 	if len(jobs) == 0 {

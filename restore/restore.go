@@ -67,6 +67,9 @@ type Job struct {
 	// Message, if set, restores only the message file of that name (its
 	// "cur/" or "new/" prefix optional).
 	Message string
+	// Snapshot, if set, is when the folders were backed up (unix ns), for
+	// problems.
+	Snapshot int64
 }
 
 // Result counts what a restore did.
@@ -128,6 +131,9 @@ func Run(opt Options, jobs []Job, blobs Blobs) (*Result, error) {
 			}
 			exact := opt.ToUser == "" && opt.ToFolder == "" && j.Message == ""
 			if err := restoreFolder(opt, res, root, name, f, j.Message, exact, blobs); err != nil {
+				if errors.Is(err, ErrLeftOut) && j.Snapshot != 0 {
+					object += " in the backup of " + time.Unix(0, j.Snapshot).UTC().Format(time.RFC3339)
+				}
 				res.Problems = append(res.Problems, opt.problem(object, err))
 			}
 		}

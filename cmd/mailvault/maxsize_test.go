@@ -221,7 +221,7 @@ func TestMaxSizeCatchesUp(t *testing.T) {
 	want := readMailState(t, st.Root)
 	root := newStoreRoot(t, st, "maxsize-partial")
 	r = mv(t, "restore", "--repo", repoDir, "/mail1", "--to", locationUnder(root))
-	if r.code != 3 || strings.Count(r.stderr, "left out by backup --max-size") != n {
+	if r.code != 3 || strings.Count(r.stderr, "left out by backup --max-size") != n || !strings.Contains(r.stderr, " in the backup of ") {
 		t.Errorf("partial restore: exit %d (want 3), stderr names %d left-out messages, want %d:\n%s", r.code, strings.Count(r.stderr, "left out by backup --max-size"), n, r.stderr)
 	}
 	got := readMailState(t, root)
