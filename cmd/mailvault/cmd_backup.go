@@ -31,6 +31,7 @@ type backupFlags struct {
 	preExec, postExec string
 	hookTimeout       time.Duration
 
+	verbose              bool
 	onFailure, onPartial string
 	metricsFile          string
 	logKeep              int
@@ -127,6 +128,7 @@ Two backups of one server with hooks never run at once (exit 4).`,
 			fs.StringVar(&bf.metricsFile, "metrics-file", "", "write the run's Prometheus metrics to `FILE` (for node_exporter's textfile collector)")
 			fs.IntVar(&bf.logKeep, "log-keep", 1000, "keep the last `N` runs in the repository's log")
 			fs.BoolVar(&e.quiet, "quiet", false, "print nothing but errors")
+			fs.BoolVar(&bf.verbose, "verbose", false, "also name every message --max-size left out and every archive written")
 			fs.BoolVar(&e.json, "json", false, "print the summary as JSON")
 		},
 		run:        func(e *env, args []string) error { return runBackup(e, &bf, args) },
@@ -252,7 +254,16 @@ func runBackup(e *env, bf *backupFlags, args []string) error {
 		rl.Event("WARN", w.Error())
 	}
 	for _, l := range res.LeftOutMessages {
-		rl.Event("LEFTOUT", fmt.Sprintf("%s: %d bytes, left out by --max-size; the next run stores it", l, l.Size))
+		line := fmt.Sprintf("%s: %d bytes, left out by --max-size; the next run stores it", l, l.Size)
+		rl.Event("LEFTOUT", line)
+		if bf.verbose {
+			fmt.Fprintf(e.stderr, "mailvault: %s\n", line)
+		}
+	}
+	if bf.verbose {
+		for _, a := range res.Archives {
+			fmt.Fprintf(e.stderr, "mailvault: wrote archives/%s\n", a)
+		}
 	}
 	if len(res.LeftOutMessages) > 0 {
 		fmt.Fprintf(e.stderr, "mailvault: --max-size %s: %s\n", bf.max, leftOutLine(res))

@@ -128,8 +128,8 @@ func TestNightlyRunsTellTheTruth(t *testing.T) {
 	}
 
 	// --log-keep 3: a fourth night pushes the first out.
-	if r := night(); r.code != exitOK {
-		t.Fatalf("night 4: exit %d\n%s", r.code, r.stderr)
+	if r := night("--verbose"); r.code != exitOK || !strings.Contains(r.stderr, "wrote archives/") {
+		t.Fatalf("night 4 (--verbose): exit %d\n%s", r.code, r.stderr)
 	}
 	out := mustMV(t, "log", "--repo", repoDir, "--last", "0").stdout
 	if strings.Count(out, "): ") != 3 || !strings.Contains(out, "PARTIAL BACKUP") || strings.Index(out, "PARTIAL") > strings.Index(out, "BACKUP FAILED") {
