@@ -133,3 +133,54 @@ func TestOpenTargetRefusesSymlink(t *testing.T) {
 		t.Errorf("wrote through a symlink: %v", ents)
 	}
 }
+
+// A batch shows nothing in cur/ or new/ until Commit, which places every
+// staged message with its bytes, mtime and mode, refuses a name that was
+// taken meanwhile and leaves no temp file behind.
+func TestTargetBatch(t *testing.T) {
+	folder := newFolder(t)
+	tg, err := OpenTarget(folder, selfOwner())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	tg.Batch()
+	mtime := time.Date(2002, 3, 4, 5, 6, 7, 0, time.UTC).UnixNano()
+	names := []string{"1.M1P1.h,S=2:2,S", "2.M1P1.h,S=2:2,", "3.M1P1.h,S=2"}
+	for i, n := range names {
+		sub := "cur"
+		if i == 2 {
+			sub = "new"
+		}
+		if err := tg.Deliver(sub, n, bytes.NewReader([]byte{'a' + byte(i), '\n'}), mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, sub := range []string{"cur", "new"} {
+		if ents, _ := os.ReadDir(filepath.Join(folder, sub)); len(ents) != 0 {
+			t.Fatalf("%s/ holds %d files before Commit", sub, len(ents))
+		}
+	}
+	// Another writer takes the second name before the commit.
+	if err := os.WriteFile(filepath.Join(folder, "cur", names[1]), []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	placed, errs := tg.Commit()
+	if placed != 2 || len(errs) != 1 || !errors.Is(errs[0], ErrExists) {
+		t.Fatalf("Commit: placed %d, errors %v", placed, errs)
+	}
+	if data, _ := os.ReadFile(filepath.Join(folder, "cur", names[1])); string(data) != "x\n" {
+		t.Errorf("the other writer's file was replaced: %q", data)
+	}
+	for i, p := range []string{filepath.Join(folder, "cur", names[0]), filepath.Join(folder, "new", names[2])} {
+		fi, err := os.Stat(p)
+		data, _ := os.ReadFile(p)
+		want := string([]byte{'a' + byte(2*i), '\n'})
+		if err != nil || string(data) != want || fi.ModTime().UnixNano() != mtime || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %q %v %v", p, data, fi, err)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(folder, "tmp")); len(ents) != 0 {
+		t.Errorf("tmp/ keeps %d files after Commit", len(ents))
+	}
+}

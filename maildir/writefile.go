@@ -21,6 +21,7 @@ type tempFile struct {
 	in   dir
 	name string
 	f    *os.File
+	kept bool // left in place for a later move (Target.Batch): discard keeps it
 }
 
 // createTemp creates a new file in d that nothing else can have opened:
@@ -80,6 +81,11 @@ func removeStaleTemps(d dir) {
 // o.FileMode and times (mtime in unix ns, used for atime too). It returns the
 // number of bytes written.
 func (t *tempFile) fill(r io.Reader, mtime int64, o Owner) (int64, error) {
+	return t.write(r, mtime, o, true)
+}
+
+// write is fill, with the sync left to the caller when durable is false.
+func (t *tempFile) write(r io.Reader, mtime int64, o Owner, durable bool) (int64, error) {
 	n, err := io.Copy(t.f, r)
 	if err != nil {
 		return n, fmt.Errorf("%s: %w", t.f.Name(), err)
@@ -87,8 +93,10 @@ func (t *tempFile) fill(r io.Reader, mtime int64, o Owner) (int64, error) {
 	if err := o.apply(int(t.f.Fd()), o.FileMode, t.f.Name()); err != nil {
 		return n, err
 	}
-	if err := t.f.Sync(); err != nil {
-		return n, err
+	if durable {
+		if err := t.f.Sync(); err != nil {
+			return n, err
+		}
 	}
 	ts := unix.NsecToTimespec(mtime)
 	if err := unix.UtimesNanoAt(t.in.fd, t.name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -118,5 +126,7 @@ func (t *tempFile) place(d dir, name string, syncLater bool) error {
 // safe after place.
 func (t *tempFile) discard() {
 	t.f.Close()
-	unix.Unlinkat(t.in.fd, t.name, 0) // gone already after a successful place
+	if !t.kept {
+		unix.Unlinkat(t.in.fd, t.name, 0) // gone already after a successful place
+	}
 }

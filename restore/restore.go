@@ -224,14 +224,16 @@ func pick(msgs []archive.Message, name string) []archive.Message {
 }
 
 // recreate writes a folder that was not in the target exactly as it was
-// backed up. Messages are written by several goroutines: each file is
-// synced on its own before its rename, so the wait for the disk overlaps.
+// backed up. Messages are written by several goroutines into tmp/, then
+// synced together and moved into place (Target.Batch), so a folder costs
+// one wait for the disk, not one per message.
 func recreate(res *Result, path string, f *archive.Folder, o maildir.Owner, blobs Blobs) error {
 	t, err := maildir.OpenTarget(path, o)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
+	t.Batch()
 	var (
 		mu   sync.Mutex
 		errs []error
@@ -253,8 +255,6 @@ func recreate(res *Result, path string, f *archive.Folder, o maildir.Owner, blob
 					errs = append(errs, fmt.Errorf("%s/%s: %w", m.Subdir, m.Name, err))
 				case err != nil:
 					errs = append(errs, fmt.Errorf("%s/%s: %w", m.Subdir, m.Name, err))
-				default:
-					res.Added++
 				}
 				mu.Unlock()
 			}
@@ -265,6 +265,15 @@ func recreate(res *Result, path string, f *archive.Folder, o maildir.Owner, blob
 	}
 	close(next)
 	wg.Wait()
+	placed, failed := t.Commit()
+	res.Added += placed
+	for _, err := range failed {
+		if errors.Is(err, maildir.ErrExists) {
+			res.Skipped++
+			continue
+		}
+		errs = append(errs, err)
+	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	if err := t.Sync(); err != nil {
 		return errors.Join(append(errs, err)...) // no uidlist naming files that may not last
