@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"golang.org/x/sys/unix"
 )
 
 // folderSpool keeps encoded folder records in an unlinked temporary file,
@@ -16,12 +18,28 @@ type folderSpool struct {
 }
 
 func newFolderSpool(dir string) (*folderSpool, error) {
-	f, err := os.CreateTemp(dir, "folders-*")
+	f, err := openUnnamed(dir)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a folder spool: %w", err)
 	}
-	os.Remove(f.Name()) // gone when closed, also after a crash
 	return &folderSpool{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+}
+
+// openUnnamed opens a file in dir that has no name, so that nothing is
+// left behind however the process ends: O_TMPFILE where the file system
+// has it, else a temporary name removed at once (a kill in between leaves
+// a "folders-*" file, which repo removes when it is old).
+func openUnnamed(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		return os.NewFile(uintptr(fd), dir+"/(folder spool)"), nil
+	}
+	f, err := os.CreateTemp(dir, "folders-*")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	return f, nil
 }
 
 func (s *folderSpool) add(payload []byte) error {

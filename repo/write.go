@@ -92,6 +92,14 @@ func (p *Pending) Commit() (string, error) {
 func (l Layout) removeStalePending() {
 	entries, _ := os.ReadDir(l.Tmp())
 	for _, e := range entries {
+		// A folder spool is unlinked a moment after it is made; one still
+		// named is a killed writer's, once it is older than that moment.
+		if strings.HasPrefix(e.Name(), "folders-") {
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Minute {
+				os.Remove(filepath.Join(l.Tmp(), e.Name()))
+			}
+			continue
+		}
 		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), archiveExt) {
 			continue
 		}
