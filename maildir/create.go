@@ -41,7 +41,7 @@ func CreateFolder(root string, fd FolderDir, o Owner) (path string, created bool
 		return "", false, err
 	}
 	if !hadCur && fd.Dir != "" {
-		if err := writeNew(d, d, "maildirfolder", nil, nowNano(), o); err != nil && !errors.Is(err, ErrExists) {
+		if err := writeNew(d, d, "maildirfolder", nil, nowNano(), o, true); err != nil && !errors.Is(err, ErrExists) {
 			return "", false, err
 		}
 	}
@@ -75,5 +75,5 @@ func WriteControl(folder, name string, data []byte, mtime int64, o Owner) error 
 		return err
 	}
 	defer tmp.close()
-	return writeNew(tmp, d, name, bytes.NewReader(data), mtime, o)
+	return writeNew(tmp, d, name, bytes.NewReader(data), mtime, o, true)
 }

@@ -70,28 +70,50 @@ func OpenTarget(folder string, o Owner) (*Target, error) {
 // renames are made durable together by Sync (or Close): call it before
 // writing a dovecot-uidlist that names the files.
 func (t *Target) Deliver(subdir, name string, r io.Reader, mtime int64) error {
+	if err := t.checkName(subdir, name); err != nil {
+		return err
+	}
+	base, err := t.claim(subdir, name)
+	if err != nil {
+		return err
+	}
+	err = t.deliver(subdir, name, r, mtime)
+	if err != nil && !errors.Is(err, ErrExists) {
+		t.release(base)
+	}
+	return err
+}
+
+func (t *Target) checkName(subdir, name string) error {
 	if subdir != "cur" && subdir != "new" || !safeName(name) || strings.HasPrefix(name, ".") {
 		return fmt.Errorf("%s: %q/%q is not a message file name", t.dir.path, subdir, name)
 	}
+	return nil
+}
+
+// claim takes the base of name for a message about to be written, so that
+// a parallel Deliver of it fails; a base in cur/ or new/ already is
+// ErrExists.
+func (t *Target) claim(subdir, name string) (base string, err error) {
 	path := filepath.Join(t.dir.path, subdir, name)
-	base := baseOf(name)
+	base = baseOf(name)
 	t.mu.Lock()
-	closed, taken := t.closed, t.bases[base]
-	t.bases[base] = true // claimed now, so a parallel Deliver of it fails
+	defer t.mu.Unlock()
+	if t.closed {
+		return "", fmt.Errorf("%s: target closed", path)
+	}
+	if t.bases[base] {
+		return "", fmt.Errorf("%s: %w (message base %s)", path, ErrExists, base)
+	}
+	t.bases[base] = true
+	return base, nil
+}
+
+// release frees a claimed base when nothing was placed under it.
+func (t *Target) release(base string) {
+	t.mu.Lock()
+	delete(t.bases, base)
 	t.mu.Unlock()
-	if closed {
-		return fmt.Errorf("%s: target closed", path)
-	}
-	if taken {
-		return fmt.Errorf("%s: %w (message base %s)", path, ErrExists, base)
-	}
-	err := t.deliver(subdir, name, r, mtime)
-	if err != nil && !errors.Is(err, ErrExists) {
-		t.mu.Lock()
-		delete(t.bases, base) // nothing was placed; the base is free again
-		t.mu.Unlock()
-	}
-	return err
 }
 
 // staged is a message written to tmp/ that Commit moves into place.
@@ -112,48 +134,115 @@ func (t *Target) Batch() {
 }
 
 // Commit syncs the file system once and moves every message staged since
-// Batch into place, never replacing a file (ErrExists). It returns how
-// many it placed and what went wrong with the others, whose temp files
-// are removed.
+// Batch into place, never replacing a file (ErrExists), then syncs again
+// so that the moves last. It returns how many it placed and what went
+// wrong with the others, whose temp files are removed.
 func (t *Target) Commit() (placed int, errs []error) {
-	t.mu.Lock()
-	todo := t.staged
-	t.staged = nil
-	t.mu.Unlock()
-	if len(todo) == 0 {
-		return 0, nil
+	c := CommitAll([]*Target{t})[0]
+	if c.Err != nil {
+		c.Failed = append(c.Failed, c.Err)
 	}
-	if err := unix.Syncfs(t.tmp.fd); err != nil {
-		for _, s := range todo {
-			unix.Unlinkat(t.tmp.fd, s.temp, 0)
-			errs = append(errs, &os.PathError{Op: "syncfs", Path: filepath.Join(t.tmp.path, s.temp), Err: err})
-		}
-		return 0, errs
-	}
-	for _, s := range todo {
-		tf := &tempFile{in: t.tmp, name: s.temp}
-		err := moveNoReplace(tf.in, tf.name, s.to, s.name)
-		switch {
-		case err == nil:
-			placed++
-			continue
-		case errors.Is(err, unix.EEXIST):
-			err = fmt.Errorf("%s: %w", filepath.Join(s.to.path, s.name), ErrExists)
-		default:
-			err = &os.PathError{Op: "rename", Path: filepath.Join(s.to.path, s.name), Err: err}
-		}
-		unix.Unlinkat(t.tmp.fd, s.temp, 0)
-		errs = append(errs, err)
-	}
-	if placed > 0 {
+	return c.Placed, c.Failed
+}
+
+// Committed is what CommitAll did in one Target.
+type Committed struct {
+	Placed int     // messages moved into cur/ or new/
+	Failed []error // messages not placed (ErrExists: the name was taken)
+	// Err is set when the sync after the moves failed: the placed files
+	// may not survive a crash, so nothing that names them (a uidlist)
+	// should be written.
+	Err error
+}
+
+// CommitAll is Commit for many targets at once: one sync of each file
+// system they lie on before the moves and one after, however many
+// folders. A restore of a whole store then waits for the disk a few
+// times, not twice per folder.
+func CommitAll(ts []*Target) []Committed {
+	out := make([]Committed, len(ts))
+	todo := make([][]staged, len(ts))
+	for i, t := range ts {
 		t.mu.Lock()
-		t.unsynced = true
+		todo[i], t.staged = t.staged, nil
 		t.mu.Unlock()
 	}
-	if err := t.Sync(); err != nil {
-		errs = append(errs, err)
+	before := syncFileSystems(ts, func(i int) bool { return len(todo[i]) > 0 })
+	for i, t := range ts {
+		for _, s := range todo[i] {
+			err := before[i]
+			if err == nil {
+				err = moveNoReplace(t.tmp, s.temp, s.to, s.name)
+			}
+			switch {
+			case err == nil:
+				out[i].Placed++
+				continue
+			case before[i] != nil:
+				// the bytes may not be on disk: not placed
+			case errors.Is(err, unix.EEXIST):
+				err = fmt.Errorf("%s: %w", filepath.Join(s.to.path, s.name), ErrExists)
+			default:
+				err = &os.PathError{Op: "rename", Path: filepath.Join(s.to.path, s.name), Err: err}
+			}
+			unix.Unlinkat(t.tmp.fd, s.temp, 0)
+			out[i].Failed = append(out[i].Failed, err)
+		}
 	}
-	return placed, errs
+	after := syncFileSystems(ts, func(i int) bool { return out[i].Placed > 0 })
+	for i, t := range ts {
+		if out[i].Placed > 0 {
+			out[i].Err = after[i]
+		}
+		if out[i].Placed > 0 && after[i] != nil {
+			t.mu.Lock()
+			t.unsynced = true // Close tries again, directory by directory
+			t.mu.Unlock()
+		}
+	}
+	return out
+}
+
+// SyncAll makes what PutControl wrote in the targets durable: one sync of
+// each file system they lie on. It returns the error of each target.
+func SyncAll(ts []*Target) []error {
+	return syncFileSystems(ts, func(int) bool { return true })
+}
+
+// syncFileSystems syncs, once each, the file systems of the targets that
+// want it, and returns the error of each target (nil for one not synced).
+func syncFileSystems(ts []*Target, want func(i int) bool) []error {
+	errs := make([]error, len(ts))
+	done := map[uint64]error{} // by device
+	for i, t := range ts {
+		if !want(i) {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(t.tmp.fd, &st); err != nil {
+			errs[i] = &os.PathError{Op: "fstat", Path: t.tmp.path, Err: err}
+			continue
+		}
+		err, ok := done[st.Dev]
+		if !ok {
+			if err = unix.Syncfs(t.tmp.fd); err != nil {
+				err = &os.PathError{Op: "syncfs", Path: t.tmp.path, Err: err}
+			}
+			done[st.Dev] = err
+		}
+		errs[i] = err
+	}
+	return errs
+}
+
+// PutControl writes a control file (dovecot-uidlist, dovecot-keywords …)
+// into the folder, never replacing one (ErrExists), without waiting for
+// the disk: SyncAll makes it durable.
+func (t *Target) PutControl(name string, data []byte, mtime int64) error {
+	if !safeName(name) {
+		return fmt.Errorf("%s: %q is not a control file name", t.dir.path, name)
+	}
+	return writeNew(t.tmp, t.dir, name, bytes.NewReader(data), mtime, t.o, false)
 }
 
 func (t *Target) deliver(subdir, name string, r io.Reader, mtime int64) error {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,26 +29,38 @@ type tempFile struct {
 // O_EXCL and O_NOFOLLOW, so neither an existing file nor a planted symlink
 // is written through.
 func createTemp(d dir) (*tempFile, error) {
+	fd, name, err := createTempFD(d)
+	if err != nil {
+		return nil, err
+	}
+	return &tempFile{in: d, name: name, f: os.NewFile(uintptr(fd), filepath.Join(d.path, name))}, nil
+}
+
+// createTempFD is createTemp without the os.File.
+func createTempFD(d dir) (int, string, error) {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	// Dovecot ignores names starting with "." in tmp/ as elsewhere, and
 	// cleans tmp/ of files unused for 36 hours should we crash; the next
 	// Target opened on the folder removes them sooner (removeStaleTemps).
-	name := fmt.Sprintf("%s%s.%d.%d.%s", tempPrefix, thisHost(), os.Getpid(), time.Now().Unix(), hex.EncodeToString(rnd[:]))
+	name := fmt.Sprintf("%s%s.%d.%d.%s", tempPrefix, thisHost(), pid, time.Now().Unix(), hex.EncodeToString(rnd[:]))
 	fd, err := unix.Openat(d.fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, &os.PathError{Op: "create", Path: filepath.Join(d.path, name), Err: err}
+		return -1, "", &os.PathError{Op: "create", Path: filepath.Join(d.path, name), Err: err}
 	}
-	return &tempFile{in: d, name: name, f: os.NewFile(uintptr(fd), filepath.Join(d.path, name))}, nil
+	return fd, name, nil
 }
+
+var pid = os.Getpid()
 
 const tempPrefix = ".mailvault."
 
-// thisHost is the host name as it goes into temp file names.
-func thisHost() string {
+// thisHost is the host name as it goes into temp file names, looked up
+// once: a restore makes a temp file per message.
+var thisHost = sync.OnceValue(func() string {
 	h, _ := os.Hostname()
 	return strings.NewReplacer("/", "_", "\x00", "_").Replace(h)
-}
+})
 
 // removeStaleTemps removes the temp files in d (a folder's tmp/) that a
 // process of this host left when it died: one killed while writing a

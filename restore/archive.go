@@ -49,6 +49,16 @@ func (a *ArchiveBlobs) AppendBlob(dst []byte, h archive.Hash) ([]byte, error) {
 // BlobLen returns the size of a blob, 0 for one not in the archive.
 func (a *ArchiveBlobs) BlobLen(h archive.Hash) int64 { return a.locs[h].Length }
 
+// BlobPlace returns where a blob lies in the archive (number 0). The
+// archive's folders name the parts of their messages themselves.
+func (a *ArchiveBlobs) BlobPlace(h archive.Hash) (uint32, archive.Location, []archive.Hash, error) {
+	loc, ok := a.locs[h]
+	if !ok {
+		return 0, archive.Location{}, nil, fmt.Errorf("blob %x: %w", h[:8], ErrNotInArchive)
+	}
+	return 0, loc, nil, nil
+}
+
 // Spool keeps the blobs of an archive read from a pipe in a temporary file,
 // so that a restore needs one pass over the stream even when a message of
 // one user was stored in another user's part of it.
@@ -123,5 +133,24 @@ func (sp *Spool) AppendBlob(dst []byte, h archive.Hash) ([]byte, error) {
 // BlobLen returns the size of a spooled blob, 0 for one not spooled.
 func (sp *Spool) BlobLen(h archive.Hash) int64 { return sp.locs[h].n }
 
+// ReadPlaced reads a blob at the place BlobPlace gave.
+func (a *ArchiveBlobs) ReadPlaced(h archive.Hash, _ uint32, loc archive.Location) ([]byte, error) {
+	return a.r.ReadBlob(h, loc)
+}
+
+// BlobPlace returns where a blob lies in the spool file (number 0).
+func (sp *Spool) BlobPlace(h archive.Hash) (uint32, archive.Location, []archive.Hash, error) {
+	s, ok := sp.locs[h]
+	if !ok {
+		return 0, archive.Location{}, nil, fmt.Errorf("blob %x: %w", h[:8], ErrNotInArchive)
+	}
+	return 0, archive.Location{Offset: s.off, Length: s.n}, nil, nil
+}
+
 // Close removes the spool.
 func (sp *Spool) Close() error { return sp.f.Close() }
+
+// ReadPlaced reads a spooled blob; the spool finds it by its hash alone.
+func (sp *Spool) ReadPlaced(h archive.Hash, _ uint32, _ archive.Location) ([]byte, error) {
+	return sp.ReadBlob(h)
+}

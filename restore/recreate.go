@@ -1,0 +1,257 @@
+package restore
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/mailvault/mailvault/archive"
+	"github.com/mailvault/mailvault/maildir"
+)
+
+// recreation is a folder absent from the target, to be written exactly as
+// it was backed up. Folders are recreated many at a time (recreateAll).
+type recreation struct {
+	object   string // names the folder in problems
+	snapshot int64  // when it was backed up, for problems; 0 if unknown
+	path     string // the folder's directory, made by CreateFolder
+	f        *archive.Folder
+	owner    maildir.Owner
+}
+
+// How many folders, and messages, are recreated together: each open
+// folder holds four descriptors, and the parts of their messages are
+// sorted in memory.
+const (
+	batchFolders  = 128
+	batchMessages = 20000
+)
+
+// piece is one blob of a message: the whole message, or one of its parts.
+type piece struct {
+	msg  *assembling
+	blob archive.Hash
+	off  int64 // in the message file
+	// where it lies in the archives: the order of the reads
+	archive uint32
+	loc     archive.Location
+}
+
+// assembling is a message being written piece by piece.
+type assembling struct {
+	a      *maildir.Assembly
+	folder int // in the batch
+	m      *archive.Message
+	mu     sync.Mutex // guards left and err
+	left   int        // pieces not yet written
+	err    error
+}
+
+// recreateAll recreates the folders of a batch and returns the error of
+// each. The pieces of all their messages are read in the order they lie
+// in the archives, so that a message stored once for many users, whose
+// body lies far from its headers, costs no extra decoding; messages are
+// written into tmp/ and moved into place together after one sync of the
+// file system; the control files follow, dovecot-uidlist last of all (a
+// folder without one is one whose recreation was cut short, see cutShort).
+func recreateAll(res *Result, batch []recreation, blobs Blobs) []error {
+	errs := make([][]error, len(batch))
+	var targets []*maildir.Target
+	var open []int // the batch index of each target
+	for i, rc := range batch {
+		t, err := maildir.OpenTarget(rc.path, rc.owner)
+		if err != nil {
+			errs[i] = append(errs[i], err)
+			continue
+		}
+		defer t.Close()
+		t.Batch()
+		targets, open = append(targets, t), append(open, i)
+	}
+	// Planning looks every blob up in the index: several folders at once.
+	var mu sync.Mutex // guards res and errs while the workers run
+	perFolder := make([][]piece, len(targets))
+	parallel(len(targets), func(ti int) {
+		i, t := open[ti], targets[ti]
+		for j := range batch[i].f.Messages {
+			m := &batch[i].f.Messages[j]
+			ps, err := assemble(t, i, m, blobs)
+			perFolder[ti] = append(perFolder[ti], ps...)
+			if err == nil {
+				continue
+			}
+			mu.Lock()
+			switch {
+			case errors.Is(err, maildir.ErrExists):
+				res.Skipped++
+			case errors.Is(err, ErrLeftOut):
+				res.LeftOut++
+				fallthrough
+			default:
+				errs[i] = append(errs[i], fmt.Errorf("%s/%s: %w", m.Subdir, m.Name, err))
+			}
+			mu.Unlock()
+		}
+	})
+	pieces := slices.Concat(perFolder...)
+	slices.SortFunc(pieces, func(a, b piece) int {
+		return cmp.Or(cmp.Compare(a.archive, b.archive), cmp.Compare(a.loc.Offset, b.loc.Offset))
+	})
+	parallel(len(pieces), func(k int) {
+		if msg, err := pieces[k].write(blobs); err != nil {
+			mu.Lock()
+			errs[msg.folder] = append(errs[msg.folder], fmt.Errorf("%s/%s: %w", msg.m.Subdir, msg.m.Name, err))
+			mu.Unlock()
+		}
+	})
+	synced := make([]bool, len(targets))
+	for ti, c := range maildir.CommitAll(targets) {
+		i := open[ti]
+		res.Added += c.Placed
+		for _, err := range c.Failed {
+			if errors.Is(err, maildir.ErrExists) {
+				res.Skipped++
+				continue
+			}
+			errs[i] = append(errs[i], err)
+		}
+		if c.Err != nil {
+			errs[i] = append(errs[i], c.Err) // no uidlist naming files that may not last
+			continue
+		}
+		synced[ti] = true
+	}
+	// Control files last: Dovecot then finds every file its uidlist
+	// names; dovecot-uidlist goes after a sync of the others.
+	for _, uidlist := range []bool{false, true} {
+		for ti, t := range targets {
+			i := open[ti]
+			if !synced[ti] {
+				continue
+			}
+			for _, c := range batch[i].f.Files {
+				if (c.Name == uidListName) != uidlist || isControlOfUser(c.Name) && batch[i].f.Name != "INBOX" {
+					continue
+				}
+				if err := t.PutControl(c.Name, c.Data, c.Mtime); err != nil && !errors.Is(err, maildir.ErrExists) {
+					errs[i] = append(errs[i], err)
+				}
+			}
+		}
+		for ti, err := range maildir.SyncAll(targets) {
+			if err != nil && synced[ti] {
+				errs[open[ti]] = append(errs[open[ti]], err)
+				synced[ti] = false
+			}
+		}
+	}
+	out := make([]error, len(batch))
+	for i, e := range errs {
+		slices.SortFunc(e, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+		out[i] = errors.Join(e...)
+	}
+	return out
+}
+
+// assemble claims a message's name in the target and lists its pieces.
+func assemble(t *maildir.Target, folder int, m *archive.Message, blobs Blobs) ([]piece, error) {
+	if m.LeftOut() {
+		return nil, ErrLeftOut
+	}
+	msg := &assembling{folder: folder, m: m}
+	var ps []piece
+	var size int64
+	add := func(h archive.Hash, num uint32, loc archive.Location) {
+		ps = append(ps, piece{msg: msg, blob: h, off: size, archive: num, loc: loc})
+		size += loc.Length
+	}
+	parts := m.Parts
+	if len(parts) > 0 && archive.PartsHash(parts...) != m.Blob {
+		return nil, fmt.Errorf("the listing names parts of another message: %w", archive.ErrCorrupt)
+	}
+	if len(parts) == 0 {
+		// One blob, or a message stored in parts the listing does not name.
+		num, loc, sub, err := blobs.BlobPlace(m.Blob)
+		if err != nil {
+			return nil, err
+		}
+		if len(sub) == 0 {
+			add(m.Blob, num, loc)
+		}
+		parts = sub
+	}
+	for _, p := range parts {
+		num, loc, sub, err := blobs.BlobPlace(p)
+		switch {
+		case err != nil:
+			return nil, err
+		case len(sub) > 0:
+			return nil, fmt.Errorf("blob %x: a part that has parts: %w", p[:8], archive.ErrCorrupt)
+		}
+		add(p, num, loc)
+	}
+	msg.left = len(ps)
+	a, err := t.Assemble(m.Subdir, m.Name, size, m.Mtime)
+	if err != nil {
+		return nil, err
+	}
+	msg.a = a
+	return ps, nil
+}
+
+// parallel calls do(0) … do(n-1) from several goroutines, in order of
+// start.
+func parallel(n int, do func(k int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(writers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range next {
+				do(k)
+			}
+		}()
+	}
+	for k := range n {
+		next <- k
+	}
+	close(next)
+	wg.Wait()
+}
+
+// write reads and writes the piece and, when it is the last of its
+// message to be written, ends the message. It returns the message and
+// why it could not be written.
+func (p *piece) write(blobs Blobs) (*assembling, error) {
+	msg := p.msg
+	msg.mu.Lock()
+	skip := msg.err != nil
+	msg.mu.Unlock()
+	var err error
+	if !skip {
+		var data []byte
+		if data, err = blobs.ReadPlaced(p.blob, p.archive, p.loc); err == nil {
+			err = msg.a.WriteAt(data, p.off)
+		}
+	}
+	msg.mu.Lock()
+	if err != nil && msg.err == nil {
+		msg.err = err
+	}
+	msg.left--
+	last, err := msg.left == 0, msg.err
+	msg.mu.Unlock()
+	if !last {
+		return msg, nil
+	}
+	if err == nil {
+		err = msg.a.Done()
+	} else {
+		msg.a.Abort()
+	}
+	return msg, err
+}
