@@ -13,7 +13,7 @@ import (
 )
 
 // recreation is a folder absent from the target, to be written exactly as
-// it was backed up. Folders are recreated many at a time (recreateAll).
+// it was backed up. Folders are recreated many at a time (writeBatch).
 type recreation struct {
 	object   string // names the folder in problems
 	snapshot int64  // when it was backed up, for problems; 0 if unknown
@@ -50,32 +50,38 @@ type assembling struct {
 	err    error
 }
 
-// recreateAll recreates the folders of a batch and returns the error of
-// each. The pieces of all their messages are read in the order they lie
-// in the archives, so that a message stored once for many users, whose
-// body lies far from its headers, costs no extra decoding; messages are
-// written into tmp/ and moved into place together after one sync of the
-// file system; the control files follow, dovecot-uidlist last of all (a
-// folder without one is one whose recreation was cut short, see cutShort).
-func recreateAll(res *Result, batch []recreation, blobs Blobs) []error {
-	errs := make([][]error, len(batch))
-	var targets []*maildir.Target
-	var open []int // the batch index of each target
+// written is a batch of folders whose messages are written into tmp/,
+// waiting for finish.
+type written struct {
+	batch   []recreation
+	targets []*maildir.Target
+	open    []int     // the batch index of each target
+	errs    [][]error // of each folder
+	// counted while writing and finishing: merged into the Result after
+	Added, Skipped, LeftOut int
+}
+
+// writeBatch starts the recreation of a batch of folders. The pieces of
+// all their messages are read in the order they lie in the archives, so
+// that a message stored once for many users, whose body lies far from its
+// headers, costs no extra decoding, and written into tmp/. finish does
+// the rest.
+func writeBatch(batch []recreation, blobs Blobs) *written {
+	w := &written{batch: batch, errs: make([][]error, len(batch))}
 	for i, rc := range batch {
 		t, err := maildir.OpenTarget(rc.path, rc.owner)
 		if err != nil {
-			errs[i] = append(errs[i], err)
+			w.errs[i] = append(w.errs[i], err)
 			continue
 		}
-		defer t.Close()
 		t.Batch()
-		targets, open = append(targets, t), append(open, i)
+		w.targets, w.open = append(w.targets, t), append(w.open, i)
 	}
 	// Planning looks every blob up in the index: several folders at once.
-	var mu sync.Mutex // guards res and errs while the workers run
-	perFolder := make([][]piece, len(targets))
-	parallel(len(targets), func(ti int) {
-		i, t := open[ti], targets[ti]
+	var mu sync.Mutex // guards w's counts and errs while the workers run
+	perFolder := make([][]piece, len(w.targets))
+	parallel(len(w.targets), func(ti int) {
+		i, t := w.open[ti], w.targets[ti]
 		for j := range batch[i].f.Messages {
 			m := &batch[i].f.Messages[j]
 			ps, err := assemble(t, i, m, blobs)
@@ -86,12 +92,12 @@ func recreateAll(res *Result, batch []recreation, blobs Blobs) []error {
 			mu.Lock()
 			switch {
 			case errors.Is(err, maildir.ErrExists):
-				res.Skipped++
+				w.Skipped++
 			case errors.Is(err, ErrLeftOut):
-				res.LeftOut++
+				w.LeftOut++
 				fallthrough
 			default:
-				errs[i] = append(errs[i], fmt.Errorf("%s/%s: %w", m.Subdir, m.Name, err))
+				w.errs[i] = append(w.errs[i], fmt.Errorf("%s/%s: %w", m.Subdir, m.Name, err))
 			}
 			mu.Unlock()
 		}
@@ -103,23 +109,37 @@ func recreateAll(res *Result, batch []recreation, blobs Blobs) []error {
 	parallel(len(pieces), func(k int) {
 		if msg, err := pieces[k].write(blobs); err != nil {
 			mu.Lock()
-			errs[msg.folder] = append(errs[msg.folder], fmt.Errorf("%s/%s: %w", msg.m.Subdir, msg.m.Name, err))
+			w.errs[msg.folder] = append(w.errs[msg.folder], fmt.Errorf("%s/%s: %w", msg.m.Subdir, msg.m.Name, err))
 			mu.Unlock()
 		}
 	})
-	synced := make([]bool, len(targets))
-	for ti, c := range maildir.CommitAll(targets) {
-		i := open[ti]
-		res.Added += c.Placed
+	return w
+}
+
+// finish moves the written messages into place after one sync of the
+// file system, writes the control files after another and
+// dovecot-uidlist last of all (a folder without one is one whose
+// recreation was cut short, see cutShort), and closes the folders. It
+// may run while the next batch is written.
+func (w *written) finish() {
+	defer func() {
+		for _, t := range w.targets {
+			t.Close()
+		}
+	}()
+	synced := make([]bool, len(w.targets))
+	for ti, c := range maildir.CommitAll(w.targets) {
+		i := w.open[ti]
+		w.Added += c.Placed
 		for _, err := range c.Failed {
 			if errors.Is(err, maildir.ErrExists) {
-				res.Skipped++
+				w.Skipped++
 				continue
 			}
-			errs[i] = append(errs[i], err)
+			w.errs[i] = append(w.errs[i], err)
 		}
 		if c.Err != nil {
-			errs[i] = append(errs[i], c.Err) // no uidlist naming files that may not last
+			w.errs[i] = append(w.errs[i], c.Err) // no uidlist naming files that may not last
 			continue
 		}
 		synced[ti] = true
@@ -127,33 +147,42 @@ func recreateAll(res *Result, batch []recreation, blobs Blobs) []error {
 	// Control files last: Dovecot then finds every file its uidlist
 	// names; dovecot-uidlist goes after a sync of the others.
 	for _, uidlist := range []bool{false, true} {
-		for ti, t := range targets {
-			i := open[ti]
+		for ti, t := range w.targets {
+			i, f := w.open[ti], w.batch[w.open[ti]].f
 			if !synced[ti] {
 				continue
 			}
-			for _, c := range batch[i].f.Files {
-				if (c.Name == uidListName) != uidlist || isControlOfUser(c.Name) && batch[i].f.Name != "INBOX" {
+			for _, c := range f.Files {
+				if (c.Name == uidListName) != uidlist || isControlOfUser(c.Name) && f.Name != "INBOX" {
 					continue
 				}
 				if err := t.PutControl(c.Name, c.Data, c.Mtime); err != nil && !errors.Is(err, maildir.ErrExists) {
-					errs[i] = append(errs[i], err)
+					w.errs[i] = append(w.errs[i], err)
 				}
 			}
 		}
-		for ti, err := range maildir.SyncAll(targets) {
+		for ti, err := range maildir.SyncAll(w.targets) {
 			if err != nil && synced[ti] {
-				errs[open[ti]] = append(errs[open[ti]], err)
+				w.errs[w.open[ti]] = append(w.errs[w.open[ti]], err)
 				synced[ti] = false
 			}
 		}
 	}
-	out := make([]error, len(batch))
-	for i, e := range errs {
+}
+
+// report adds what the batch did to res.
+func (w *written) report(opt Options, res *Result) {
+	res.Added += w.Added
+	res.Skipped += w.Skipped
+	res.LeftOut += w.LeftOut
+	for i, e := range w.errs {
+		if len(e) == 0 {
+			continue
+		}
 		slices.SortFunc(e, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
-		out[i] = errors.Join(e...)
+		rc := w.batch[i]
+		res.Problems = append(res.Problems, opt.folderProblem(rc.object, rc.snapshot, errors.Join(e...)))
 	}
-	return out
 }
 
 // assemble claims a message's name in the target and lists its pieces.

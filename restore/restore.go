@@ -105,14 +105,27 @@ func Run(opt Options, jobs []Job, blobs Blobs) (*Result, error) {
 	for _, j := range jobs {
 		nfolders += len(j.Folders)
 	}
-	var batch []recreation
-	queued := 0 // messages in batch
-	flush := func() {
-		for i, err := range recreateAll(res, batch, blobs) {
-			if err != nil {
-				res.Problems = append(res.Problems, opt.folderProblem(batch[i].object, batch[i].snapshot, err))
-			}
+	// Folders to recreate are written a batch at a time; each batch is
+	// finished (synced, moved into place) while the next is written.
+	var (
+		batch    []recreation
+		queued   int // messages in batch
+		finished chan *written
+	)
+	wait := func() {
+		if finished != nil {
+			(<-finished).report(opt, res)
+			finished = nil
 		}
+	}
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		w := writeBatch(batch, blobs)
+		wait()
+		finished = make(chan *written, 1)
+		go func() { w.finish(); finished <- w }()
 		batch, queued = nil, 0
 	}
 	for _, j := range jobs {
@@ -160,6 +173,7 @@ func Run(opt Options, jobs []Job, blobs Blobs) (*Result, error) {
 		}
 	}
 	flush()
+	wait()
 	return res, nil
 }
 
@@ -182,7 +196,7 @@ func (opt Options) folderProblem(object string, snapshot int64, err error) Probl
 
 // restoreFolder restores one folder into the user's Maildir root, or,
 // for a folder to recreate exactly, makes its directory and returns it
-// to be recreated with others (recreateAll).
+// to be recreated with others (writeBatch).
 func restoreFolder(opt Options, res *Result, root, name string, f *archive.Folder, only string, exact bool, blobs Blobs) (*recreation, error) {
 	owner, err := maildir.OwnerOf(root)
 	if err != nil {
