@@ -386,10 +386,20 @@ func (r *Repo) readAt(h archive.Hash, b index.Blob) ([]byte, error) {
 
 // reader returns a blob reader for an archive, opening it on first use.
 func (r *Repo) reader(num uint32) (*archive.Reader, error) {
+	a, err := r.openArchive(num)
+	if err != nil {
+		return nil, err
+	}
+	return a.r, nil
+}
+
+// openArchive returns the open file of an archive and its reader, opening
+// them on first use.
+func (r *Repo) openArchive(num uint32) (*archiveFile, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if a, ok := r.readers[num]; ok {
-		return a.r, nil
+		return a, nil
 	}
 	info, ok := r.Catalog.Archive(num)
 	if !ok {
@@ -402,7 +412,7 @@ func (r *Repo) reader(num uint32) (*archive.Reader, error) {
 	a := &archiveFile{f: f, r: archive.OpenFrames(f, info.Frames)}
 	a.r.UseCache(r.frames)
 	r.readers[num] = a
-	return a.r, nil
+	return a, nil
 }
 
 // ArchiveName returns the file name of an ingested archive.
