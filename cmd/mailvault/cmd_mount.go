@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailvault/mailvault/fs"
+	"github.com/mailvault/mailvault/index"
 	"github.com/mailvault/mailvault/repo"
 )
 
@@ -96,6 +97,10 @@ func runMount(e *env, mf *mountFlags, args []string) error {
 	} else if note != "" {
 		fmt.Fprintln(e.stderr, "mailvault:", note)
 	}
+	if dir, err := e.needRepo(); err == nil {
+		// A walk of the mount looks up much of the index at random.
+		go index.Warm(repo.Layout(dir).Index(), indexWarmLimit)
+	}
 	r, err := e.openRepo(true)
 	if err != nil {
 		return err
@@ -142,6 +147,10 @@ wait:
 	<-done
 	return nil
 }
+
+// indexWarmLimit bounds the index bytes read ahead when the mount starts
+// (the page cache's, not the mount's memory).
+const indexWarmLimit = 512 << 20
 
 // memoryHeadroom is what the mount may use beside its message cache: the
 // index's caches and memtables (about 40 MiB), the nodes the kernel holds,
