@@ -41,6 +41,14 @@ func (c *blobCache) get(h archive.Hash) ([]byte, bool) {
 	return el.Value.(*cached).data, true
 }
 
+// contains reports whether a blob is cached, without counting as a use.
+func (c *blobCache) contains(h archive.Hash) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.byKey[h]
+	return ok
+}
+
 // put adds a blob, evicting the least recent ones; a blob larger than the
 // limit is kept alone, so that a huge message read in pieces decodes once.
 func (c *blobCache) put(h archive.Hash, data []byte) {

@@ -9,7 +9,6 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/mailvault/mailvault/archive"
 	"github.com/mailvault/mailvault/index"
 )
 
@@ -17,6 +16,7 @@ import (
 type FS struct {
 	src   Source
 	cache *blobCache
+	ahead *readAhead
 
 	// Set by Mount before the first request, read-only after.
 	top     *access   // the directories above users
@@ -32,7 +32,8 @@ type FS struct {
 // New returns the file system of a Source. cacheBytes bounds the memory kept
 // for message bytes read recently.
 func New(src Source, cacheBytes int64) *FS {
-	return &FS{src: src, cache: newBlobCache(cacheBytes), dynamic: map[uint64]*dirNode{}}
+	cache := newBlobCache(cacheBytes)
+	return &FS{src: src, cache: cache, ahead: newReadAhead(src, cache), dynamic: map[uint64]*dirNode{}}
 }
 
 // snapshotsDir is the directory of point-in-time trees at the root.
@@ -96,7 +97,15 @@ func (fsys *FS) node(e entry) gofs.InodeEmbedder {
 	return &fileNode{fsys: fsys, e: e}
 }
 
-func (fsys *FS) blob(h archive.Hash) ([]byte, error) {
+// blob returns the bytes of a message entry, from the cache when they are
+// there, and reads ahead what its directory's reader is likely to want next.
+func (fsys *FS) blob(e *entry) ([]byte, error) {
+	h := *e.blob
+	fsys.ahead.advance(e.seq, e.pos)
+	if b, ok := fsys.cache.get(h); ok {
+		return b, nil
+	}
+	fsys.ahead.wait(h)
 	if b, ok := fsys.cache.get(h); ok {
 		return b, nil
 	}
@@ -309,6 +318,7 @@ func (t tree) messages(f *index.Folder, l *listing, sub string) ([]entry, error)
 		out = append(out, entry{name: m.Name, ino: messageIno(t.u, f, m), mtime: m.Mtime, size: m.Size, nlink: m.Nlink, blob: &m.Blob,
 			acc: t.acc, what: t.where(f.Name + "/" + sub + "/" + m.Name)})
 	}
+	newSequence(out)
 	return out, nil
 }
 

@@ -31,6 +31,8 @@ type entry struct {
 	size  int64
 	nlink uint32
 	blob  *archive.Hash // a message
+	seq   *sequence     // a message: its directory's messages, for read-ahead
+	pos   int           // its place in seq
 	data  []byte        // a control file, kept in the index
 	// who owns it, and its modes (see access.go)
 	acc *access
@@ -221,7 +223,7 @@ func (f *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, of
 	data := f.e.data
 	if f.e.blob != nil {
 		var err error
-		data, err = f.fsys.blob(*f.e.blob)
+		data, err = f.fsys.blob(&f.e)
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				return nil, syscall.EINTR
