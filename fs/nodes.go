@@ -101,7 +101,10 @@ func (d *dirNode) list() ([]entry, error) {
 		return d.entries, d.err
 	}
 	entries, err := d.e.load()
-	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	// A listing's entries come sorted, and are shared: only look.
+	if !sort.SliceIsSorted(entries, func(i, j int) bool { return entries[i].name < entries[j].name }) {
+		sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	}
 	if err != nil {
 		log.Printf("mount: cannot list %s: %v", d.e.what, err)
 	}
