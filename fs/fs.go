@@ -91,12 +91,12 @@ func (fsys *FS) latest(server string) (map[string]int64, error) {
 	return out, err
 }
 
-func (fsys *FS) node(e entry) gofs.InodeEmbedder {
+func (fsys *FS) node(e *entry) gofs.InodeEmbedder {
 	switch {
 	case e.isDir():
-		return &dirNode{fsys: fsys, e: e}
+		return &dirNode{fsys: fsys, e: *e}
 	case e.link != "":
-		return &linkNode{e: e}
+		return &linkNode{e: *e}
 	}
 	return &fileNode{fsys: fsys, e: e}
 }
@@ -344,9 +344,9 @@ func (l *listing) messageEntries(sub string) []entry {
 			continue // a message left out by backup --max-size has no bytes to show
 		}
 		out = append(out, entry{name: m.Name, ino: messageIno(t.u, f, m), mtime: m.Mtime, size: m.Size, nlink: m.Nlink, blob: &m.Blob,
-			acc: t.acc, what: t.where(f.Name + "/" + sub + "/" + m.Name)})
+			acc: t.acc})
 	}
-	newSequence(out)
+	newSequence(out, t.where(f.Name+"/"+sub))
 	return out
 }
 
@@ -395,6 +395,11 @@ func Mount(dir string, fsys *FS, opt MountOptions) (*fuse.Server, error) {
 			DisableXAttrs: true,
 			Debug:         opt.Debug,
 			MaxReadAhead:  1 << 20,
+			// Plain READDIR: with READDIRPLUS a walk (find, du) makes the
+			// kernel and go-fuse hold an inode for every file listed, 100
+			// MB for 100 000 messages, and 30 % more CPU; who stats the
+			// files (ls -l, tar) looks each up instead, in the same time.
+			DisableReadDirPlus: true,
 			// default_permissions: the kernel enforces the modes and
 			// owners (access.go). Not "ro": on a read-only mount
 			// access(W_OK) fails with EROFS, which Dovecot takes for an

@@ -36,8 +36,17 @@ type entry struct {
 	data  []byte        // a control file, kept in the index
 	// who owns it, and its modes (see access.go)
 	acc *access
-	// what names the entry in log lines
+	// what names the entry in log lines; a message's is made from its
+	// directory's when needed (where)
 	what string
+}
+
+// where names the entry in log lines.
+func (e *entry) where() string {
+	if e.what == "" && e.seq != nil {
+		return e.seq.dir + "/" + e.name
+	}
+	return e.what
 }
 
 func (e *entry) isDir() bool { return e.load != nil }
@@ -140,7 +149,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		out.SetEntryTimeout(dynamicTimeout)
 		out.SetAttrTimeout(dynamicTimeout)
 	}
-	return d.NewInode(ctx, d.fsys.node(e), gofs.StableAttr{Mode: out.Attr.Mode & syscall.S_IFMT, Ino: e.ino}), 0
+	return d.NewInode(ctx, d.fsys.node(&entries[i]), gofs.StableAttr{Mode: out.Attr.Mode & syscall.S_IFMT, Ino: e.ino}), 0
 }
 
 func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
@@ -202,11 +211,12 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	return 0
 }
 
-// fileNode is a message or a control file.
+// fileNode is a message or a control file. Its entry is its directory's,
+// which is never changed: a hundred thousand files keep one copy.
 type fileNode struct {
 	gofs.Inode
 	fsys *FS
-	e    entry
+	e    *entry
 }
 
 func (f *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -226,12 +236,12 @@ func (f *fileNode) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, of
 	data := f.e.data
 	if f.e.blob != nil {
 		var err error
-		data, err = f.fsys.blob(&f.e)
+		data, err = f.fsys.blob(f.e)
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				return nil, syscall.EINTR
 			}
-			log.Printf("mount: cannot read %s: %v", f.e.what, err)
+			log.Printf("mount: cannot read %s: %v", f.e.where(), err)
 			return nil, syscall.EIO
 		}
 	}

@@ -57,6 +57,7 @@ func newReadAhead(src Source, cache *blobCache) *readAhead {
 // sequence is the messages of one cur/ or new/ directory in listing
 // order, and how far they have been read ahead.
 type sequence struct {
+	dir    string // the directory in log lines
 	hashes []archive.Hash
 	cum    []int64 // cum[i] is the size of the messages before i
 
@@ -67,11 +68,11 @@ type sequence struct {
 	busy   bool       // a batch is in flight
 }
 
-// newSequence makes the sequence of a directory's message entries, in
-// listing (name) order, and points each entry at its place in it.
-func newSequence(entries []entry) {
+// newSequence makes the sequence of the message entries of directory
+// dir, in listing (name) order, and points each entry at its place in it.
+func newSequence(entries []entry, dir string) {
 	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
-	s := &sequence{hashes: make([]archive.Hash, len(entries)), cum: make([]int64, len(entries)+1), last: -1}
+	s := &sequence{dir: dir, hashes: make([]archive.Hash, len(entries)), cum: make([]int64, len(entries)+1), last: -1}
 	for i := range entries {
 		s.hashes[i] = *entries[i].blob
 		s.cum[i+1] = s.cum[i] + entries[i].size
@@ -97,7 +98,9 @@ func (ra *readAhead) advance(s *sequence, pos int) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	inOrder := pos == s.last || pos == s.last+1
+	// Forward within what was read ahead counts as in order: the kernel
+	// asks nothing for a file whose pages it has (a hard link read before).
+	inOrder := pos >= s.last && pos <= max(s.next, s.last+1)
 	s.last = pos
 	if !inOrder {
 		// A mail client picking messages: read only what it asks for.

@@ -67,7 +67,7 @@ func folder(n, max int) (*blobSource, []entry) {
 		src.blobs[h] = b
 		entries = append(entries, entry{name: fmt.Sprintf("%05d.M1P1.host:2,S", i), size: int64(len(b)), blob: &h})
 	}
-	newSequence(entries)
+	newSequence(entries, "u/INBOX/cur")
 	return src, entries
 }
 
