@@ -28,7 +28,7 @@ type Repo struct {
 
 	relocated map[uint32]bool // pruned archives whose blobs Refresh found elsewhere
 
-	mu      sync.Mutex // guards readers
+	mu      sync.Mutex // guards readers and frames
 	readers map[uint32]*archiveFile
 	frames  *archive.FrameCache // the decoded frames of all readers
 }
@@ -382,6 +382,16 @@ func (r *Repo) readAt(h archive.Hash, b index.Blob) ([]byte, error) {
 		return nil, fmt.Errorf("archive %s: %w", r.ArchiveName(b.Archive), err)
 	}
 	return data, nil
+}
+
+// SetCachedFrames sets how many decoded frames the Repo keeps (16 by
+// default), for a reader that comes back to the same frames (a mount: a
+// user's messages lie in a few dozen frames, shared with other users).
+func (r *Repo) SetCachedFrames(n int) {
+	r.closeReaders() // their frames go with the old cache
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.frames = archive.NewFrameCache(n)
 }
 
 // reader returns a blob reader for an archive, opening it on first use.
