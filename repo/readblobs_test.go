@@ -208,32 +208,3 @@ func BenchmarkReadFolder(b *testing.B) {
 		}
 	})
 }
-
-// BenchmarkBlobLookups looks up a folder's blobs one by one and in one
-// transaction.
-func BenchmarkBlobLookups(b *testing.B) {
-	l := Layout(b.TempDir())
-	if err := Init(string(l)); err != nil {
-		b.Fatal(err)
-	}
-	hashes, _ := partsArchive(b, l, 6000, 0, 40000)
-	r, _, err := Open(string(l), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
-	b.Run("Blob", func(b *testing.B) {
-		for b.Loop() {
-			for _, h := range hashes {
-				if _, err := r.Blob(h); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-	})
-	b.Run("Blobs", func(b *testing.B) {
-		for b.Loop() {
-			r.Blobs(hashes)
-		}
-	})
-}
