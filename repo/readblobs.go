@@ -23,10 +23,10 @@ const maxBatchedBlob = 64 << 20
 // bytes of each, or the error ReadBlob would give for it. The messages of
 // a folder lie all over the archives (single copy puts a body where it was
 // first seen), so read one by one they decode the same frames again and
-// again; here their parts are read in the order they lie in the archives,
-// each frame decoded once, by one goroutine per CPU, after the kernel was
-// asked to read those frames ahead. One damaged part fails only its own
-// message.
+// again; here their parts are grouped by the frame they lie in, each frame
+// decoded once, by one goroutine per CPU, after the kernel was asked to
+// read those frames ahead, and the frames of the first messages of hs
+// first. One damaged part fails only its own message.
 //
 // fn is called once for every index of hs, from those goroutines, before
 // ReadBlobs returns; data is not shared with anything else.
@@ -141,6 +141,16 @@ func (b *batch) run() {
 		return p.b.Loc.Offset < q.b.Loc.Offset
 	})
 	groups := b.groups(order)
+	// Each frame once, but in the order the messages are wanted: the
+	// reader takes the first while the rest decode.
+	first := func(g []int) int {
+		m := len(b.msgs)
+		for _, k := range g {
+			m = min(m, b.pieces[k].msg)
+		}
+		return m
+	}
+	sort.SliceStable(groups, func(x, y int) bool { return first(groups[x]) < first(groups[y]) })
 	work := make(chan []int)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(groups)) {
