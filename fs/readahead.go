@@ -65,7 +65,6 @@ type sequence struct {
 	last   int        // the position read last
 	next   int        // the first position not read ahead
 	window int64      // the size of the next batch
-	busy   bool       // a batch is in flight
 }
 
 // newSequence makes the sequence of the message entries of directory
@@ -107,9 +106,6 @@ func (ra *readAhead) advance(s *sequence, pos int) {
 		s.window, s.next = 0, pos+1
 		return
 	}
-	if s.busy {
-		return
-	}
 	s.next = max(s.next, pos+1)
 	if s.window == 0 {
 		s.window = min(firstWindow, ra.max)
@@ -122,15 +118,13 @@ func (ra *readAhead) advance(s *sequence, pos int) {
 	if len(hs) == 0 {
 		return
 	}
-	s.busy = true
+	// The next starts when the reader comes within half a window of this
+	// one's end, so a few at most are in flight; ra.limit bounds them.
 	s.window = min(4*s.window, ra.max)
 	ra.batches.Add(1)
 	go func() {
 		defer ra.batches.Done()
 		ra.read(hs, size)
-		s.mu.Lock()
-		s.busy = false
-		s.mu.Unlock()
 	}()
 }
 
