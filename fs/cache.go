@@ -41,6 +41,14 @@ func (c *blobCache) get(h archive.Hash) ([]byte, bool) {
 	return el.Value.(*cached).data, true
 }
 
+// contains reports whether a blob is cached, without counting as a use.
+func (c *blobCache) contains(h archive.Hash) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.byKey[h]
+	return ok
+}
+
 // put adds a blob, evicting the least recent ones; a blob larger than the
 // limit is kept alone, so that a huge message read in pieces decodes once.
 func (c *blobCache) put(h archive.Hash, data []byte) {
@@ -60,18 +68,80 @@ func (c *blobCache) put(h archive.Hash, data []byte) {
 	}
 }
 
-// listing loads the messages of a folder once for its cur/ and new/.
+// listing is what the directories of one folder show: its messages,
+// their entries in cur/ and new/, and its control files. Each part is
+// loaded once, by the first directory that wants it or ahead of them all
+// (FS.prefetch), and never changes.
 type listing struct {
-	src  Source
-	id   index.ListingID
+	t     tree
+	ft    *folderTree // the folder's node
+	where string      // the folder in log lines
+
 	once sync.Once
 	msgs []index.Message
 	err  error
+
+	entriesOnce sync.Once
+	cur, new    []entry
+
+	controlsOnce sync.Once
+	ctl          []entry
 }
 
 func (l *listing) get() ([]index.Message, error) {
-	l.once.Do(func() { l.msgs, l.err = l.src.Messages(l.id) })
+	l.once.Do(func() { l.msgs, l.err = l.t.fsys.src.Messages(l.ft.folder.Listing) })
 	return l.msgs, l.err
+}
+
+// messages returns the entries of cur/, new/ or tmp/ (always empty).
+func (l *listing) messages(sub string) ([]entry, error) {
+	if sub == "tmp" {
+		return nil, nil
+	}
+	if _, err := l.get(); err != nil {
+		return nil, err
+	}
+	l.entriesOnce.Do(func() { l.cur, l.new = l.messageEntries("cur"), l.messageEntries("new") })
+	if sub == "new" {
+		return l.new, nil
+	}
+	return l.cur, nil
+}
+
+func (l *listing) controls() []entry {
+	l.controlsOnce.Do(func() { l.ctl = l.controlEntries() })
+	return l.ctl
+}
+
+// load loads all of it.
+func (l *listing) load() {
+	l.controls()
+	l.messages("cur")
+}
+
+// prefetchQueue bounds the listings waiting to be loaded ahead; past it
+// they load when listed.
+const prefetchQueue = 4096
+
+// prefetch loads listings ahead in the background, in order, on one core
+// (the other serves the requests); a listing wanted first is loaded by
+// its request and the prefetch finds it done.
+func (fsys *FS) prefetch(ls []*listing) {
+	fsys.prefetchOnce.Do(func() {
+		fsys.prefetchQ = make(chan *listing, prefetchQueue)
+		go func() {
+			for l := range fsys.prefetchQ {
+				l.load()
+			}
+		}()
+	})
+	for _, l := range ls {
+		select {
+		case fsys.prefetchQ <- l:
+		default:
+			return
+		}
+	}
 }
 
 // Stats is what the mount holds in memory.

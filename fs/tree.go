@@ -17,8 +17,9 @@ var maildirSubdirs = []string{"cur", "new", "tmp"}
 // child "2002" of the node "Archive". A node without a folder is a parent
 // that only holds subfolders.
 type folderTree struct {
-	folder *index.Folder
-	kids   map[string]*folderTree
+	folder  *index.Folder
+	listing *listing // of folder, when the mount shows it
+	kids    map[string]*folderTree
 }
 
 // buildTree arranges a flat folder list into a tree.

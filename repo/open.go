@@ -28,7 +28,7 @@ type Repo struct {
 
 	relocated map[uint32]bool // pruned archives whose blobs Refresh found elsewhere
 
-	mu      sync.Mutex // guards readers
+	mu      sync.Mutex // guards readers and frames
 	readers map[uint32]*archiveFile
 	frames  *archive.FrameCache // the decoded frames of all readers
 }
@@ -384,12 +384,32 @@ func (r *Repo) readAt(h archive.Hash, b index.Blob) ([]byte, error) {
 	return data, nil
 }
 
+// SetCachedFrames sets how many decoded frames the Repo keeps (16 by
+// default), for a reader that comes back to the same frames (a mount: a
+// user's messages lie in a few dozen frames, shared with other users).
+func (r *Repo) SetCachedFrames(n int) {
+	r.closeReaders() // their frames go with the old cache
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.frames = archive.NewFrameCache(n)
+}
+
 // reader returns a blob reader for an archive, opening it on first use.
 func (r *Repo) reader(num uint32) (*archive.Reader, error) {
+	a, err := r.openArchive(num)
+	if err != nil {
+		return nil, err
+	}
+	return a.r, nil
+}
+
+// openArchive returns the open file of an archive and its reader, opening
+// them on first use.
+func (r *Repo) openArchive(num uint32) (*archiveFile, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if a, ok := r.readers[num]; ok {
-		return a.r, nil
+		return a, nil
 	}
 	info, ok := r.Catalog.Archive(num)
 	if !ok {
@@ -402,7 +422,7 @@ func (r *Repo) reader(num uint32) (*archive.Reader, error) {
 	a := &archiveFile{f: f, r: archive.OpenFrames(f, info.Frames)}
 	a.r.UseCache(r.frames)
 	r.readers[num] = a
-	return a.r, nil
+	return a, nil
 }
 
 // ArchiveName returns the file name of an ingested archive.

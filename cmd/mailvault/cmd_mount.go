@@ -12,7 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mailvault/mailvault/archive"
 	"github.com/mailvault/mailvault/fs"
+	"github.com/mailvault/mailvault/index"
 	"github.com/mailvault/mailvault/repo"
 )
 
@@ -57,8 +59,9 @@ whose accounts differ from the mail server's: lines of 'USER UID:GID' or
 root's alone.
 
 Memory: --cache-mb bounds the message bytes kept (one message larger than
-that is kept alone while it is read); the index's caches are fixed (about
-40 MiB); GOMEMLIMIT, unless set, is the cache plus 256 MiB.`,
+that is kept alone while it is read), and as much again of decoded archive
+frames (at least 32 MiB); the index's caches are fixed (about 40 MiB);
+GOMEMLIMIT, unless set, is the cache plus 256 MiB.`,
 		flags: func(f *flag.FlagSet, e *env) {
 			f.BoolVar(&mf.allowOther, "allow-other", false, "let each local user read their own mail's tree (needs user_allow_other in /etc/fuse.conf for non-root)")
 			f.StringVar(&mf.ownerMap, "owner-map", "", "with --allow-other, the owner of each user's tree from `FILE` ('USER UID:GID' lines) instead of the store's")
@@ -96,11 +99,18 @@ func runMount(e *env, mf *mountFlags, args []string) error {
 	} else if note != "" {
 		fmt.Fprintln(e.stderr, "mailvault:", note)
 	}
+	if dir, err := e.needRepo(); err == nil {
+		// A walk of the mount looks up much of the index at random.
+		go index.Warm(repo.Layout(dir).Index(), indexWarmLimit)
+	}
 	r, err := e.openRepo(true)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	// As many decoded frames as messages: read in order, a user's
+	// messages come back to the same frames many times.
+	r.SetCachedFrames(max(minCachedFrames, int(mf.cacheMB<<20/archive.DefaultFrameSize)))
 	fsys := fs.New(r, mf.cacheMB<<20)
 	// From here on a signal must not kill the process (SIGUSR1's default)
 	// or leave the mount behind: it waits until the mount is up.
@@ -142,6 +152,14 @@ wait:
 	<-done
 	return nil
 }
+
+// minCachedFrames is the repository's default: a small --cache-mb does
+// not shrink it.
+const minCachedFrames = 16
+
+// indexWarmLimit bounds the index bytes read ahead when the mount starts
+// (the page cache's, not the mount's memory).
+const indexWarmLimit = 512 << 20
 
 // memoryHeadroom is what the mount may use beside its message cache: the
 // index's caches and memtables (about 40 MiB), the nodes the kernel holds,
