@@ -211,7 +211,7 @@ func (ur *userRun) folder(fd maildir.FolderDir) (*archive.Folder, error) {
 			return af, nil
 		}
 	}
-	f, errs := maildir.ScanFolder(ur.u.Root, fd)
+	f, errs := maildir.ScanFolderNew(ur.u.Root, fd, ur.knownCur(prev))
 	for _, err := range errs {
 		if f == nil && errors.Is(err, maildir.ErrVanished) {
 			g.FoldersVanished++ // deleted meanwhile: nothing is lost
@@ -234,12 +234,53 @@ func (ur *userRun) folder(fd maildir.FolderDir) (*archive.Folder, error) {
 	}
 	af := folderRecord(ur.u.ID, f)
 	msgs, err := ur.messages(f)
+	if f.CurKept {
+		msgs = append(ur.keptCur(prev, f), msgs...)
+	}
 	af.Messages = msgs
 	g.count(msgs)
 	if err == nil && prev != nil {
 		ur.tellChange(af, prev)
 	}
 	return af, err
+}
+
+// knownCur returns the mtime at which the base snapshot listed the
+// folder's cur/, if the run may take cur/'s messages from there when the
+// mtime is the same (ScanFolderNew): a mail delivery changes new/ only,
+// and a busy INBOX then costs the listing of new/, not an lstat of every
+// message in cur/. 0 when it may not: no base, an mtime too close to the
+// base snapshot to be trusted, or a message of cur/ whose bytes are not
+// all stored (left out by a size limit, say), which must be read.
+func (ur *userRun) knownCur(prev *priorFolder) int64 {
+	if prev == nil || prev.CurMtime == 0 || ur.g.base.time-prev.CurMtime < racyMtime {
+		return 0
+	}
+	for i := range prev.whole.Messages {
+		if m := &prev.whole.Messages[i]; m.Subdir == "cur" && !ur.g.stored(m) {
+			return 0
+		}
+	}
+	return prev.CurMtime
+}
+
+// keptCur returns the messages of cur/ as the base snapshot has them, for
+// a folder whose cur/ did not change (f.CurKept), numbered by the
+// dovecot-uidlist read now, in name order as a listing gives them.
+func (ur *userRun) keptCur(prev *priorFolder, f *maildir.Folder) []archive.Message {
+	var out []archive.Message
+	for _, m := range prev.whole.Messages {
+		if m.Subdir != "cur" {
+			continue
+		}
+		m.UID = f.UIDOf(m.Name)
+		out = append(out, m)
+		if m.Nlink > 1 {
+			ur.links[m.Link] = m // as if read: a hard link elsewhere is found by it
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // tellChange rewrites a whole folder record as a change of the folder's
