@@ -270,6 +270,10 @@ func (c *Catalog) carried(wb *badger.WriteBatch, h archive.Header, f *archive.Fo
 		fr.Listing, fr.Msgs, fr.Bytes = origin.Listing, origin.Msgs, origin.Bytes
 		return fr, nil
 	}
+	cid := changeID(origin.Listing, f)
+	if fr, err := c.knownChange(cid, f); err != nil || fr != nil {
+		return fr, err
+	}
 	controls, err := c.Controls(origin.Listing)
 	if err != nil {
 		return nil, err
@@ -289,11 +293,73 @@ func (c *Catalog) carried(wb *badger.WriteBatch, h archive.Header, f *archive.Fo
 			whole.Messages[i] = archive.Message{Subdir: m.Subdir, Name: m.Name, Size: m.Size, Mtime: m.Mtime,
 				Mode: m.Mode, UID: m.UID, Blob: m.Blob, Link: m.Link, Nlink: m.Nlink}
 		}
-		return c.putListing(wb, f.Apply(whole))
+		fr, err := c.putListing(wb, f.Apply(whole))
+		if err != nil {
+			return nil, err
+		}
+		return fr, wb.Set(changeKey(cid), encodeChange(fr))
 	}
 	fr := folderOf(f)
 	fr.Listing, fr.Msgs, fr.Bytes = origin.Listing, origin.Msgs, origin.Bytes
 	return fr, nil
+}
+
+// changeID names a change of a listing: the listing id and every field of
+// the change that the listing it makes depends on.
+func changeID(origin ListingID, f *archive.Folder) (id [16]byte) {
+	sum := sha256.New()
+	sum.Write(origin[:])
+	var n [8]byte
+	count := func(k int) {
+		for i := range n {
+			n[i] = byte(k >> (8 * i))
+		}
+		sum.Write(n[:])
+	}
+	count(len(f.Files))
+	for i := range f.Files {
+		writeLen(sum, []byte(f.Files[i].Name))
+		writeLen(sum, encodeControl(&f.Files[i]))
+	}
+	count(len(f.Removed))
+	for _, r := range f.Removed {
+		writeLen(sum, []byte(r))
+	}
+	count(len(f.Messages))
+	for i := range f.Messages {
+		m := &f.Messages[i]
+		im := Message{Subdir: m.Subdir, Name: m.Name, Size: m.Size, Mtime: m.Mtime, Mode: m.Mode, UID: m.UID, Blob: m.Blob, Link: m.Link, Nlink: m.Nlink}
+		writeLen(sum, []byte(m.Subdir))
+		writeLen(sum, []byte(m.Name))
+		writeLen(sum, encodeMessage(&im))
+		count(len(m.Parts))
+		for _, p := range m.Parts {
+			sum.Write(p[:])
+		}
+	}
+	copy(id[:], sum.Sum(nil))
+	return id
+}
+
+// knownChange returns the record of a folder told as a change that an
+// earlier archive told the same way (nil if none did): its listing is
+// stored already.
+func (c *Catalog) knownChange(id [16]byte, f *archive.Folder) (*Folder, error) {
+	var fr *Folder
+	err := c.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(changeKey(id))
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			fr = folderOf(f)
+			return decodeChange(fr, v)
+		})
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	return fr, err
 }
 
 // putListing writes the messages and control files of a folder under its
