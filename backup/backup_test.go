@@ -17,13 +17,13 @@ import (
 
 // store is a small Maildir store written by hand (no Dovecot needed).
 type store struct {
-	t    *testing.T
+	t    testing.TB
 	root string
 	o    maildir.Owner
 	n    int
 }
 
-func newStore(t *testing.T) *store {
+func newStore(t testing.TB) *store {
 	return &store{t: t, root: t.TempDir(), o: maildir.Owner{UID: os.Getuid(), GID: os.Getgid(), DirMode: 0o700, FileMode: 0o600}}
 }
 
@@ -82,7 +82,7 @@ func (s *store) run(l repo.Layout, tweak func(*Options)) *Result {
 	return res
 }
 
-func newRepo(t *testing.T) repo.Layout {
+func newRepo(t testing.TB) repo.Layout {
 	dir := filepath.Join(t.TempDir(), "repo")
 	if err := repo.Init(dir); err != nil {
 		t.Fatal(err)
