@@ -216,7 +216,7 @@ func bombArchive(frame []byte, claim int64) []byte {
 	encodeTrailer(&te, &t)
 	rec := append([]byte{kindTrailer}, binary.AppendUvarint(nil, uint64(len(te.b)))...)
 	rec = append(rec, te.b...)
-	enc, _ := encoder(1)
+	enc, _ := newEncoder(1)
 	z := enc.EncodeAll(rec, nil)
 	ft := footer{offset: int64(len(b)), clen: int64(len(z)), dlen: int64(len(rec))}
 	return ft.appendTo(append(b, z...))

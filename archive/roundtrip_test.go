@@ -221,7 +221,7 @@ func TestZstdCompatible(t *testing.T) {
 }
 
 func TestZstdSkipsSkippableFrames(t *testing.T) {
-	enc, err := encoder(zstd.SpeedFastest)
+	enc, err := newEncoder(zstd.SpeedFastest)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,7 +107,7 @@ func NewWriter(w io.Writer, h Header, opt WriterOptions) (*Writer, error) {
 	if level == 0 {
 		level = zstd.SpeedDefault
 	}
-	zenc, err := encoder(level)
+	zenc, err := newEncoder(level)
 	if err != nil {
 		return nil, err
 	}
@@ -323,6 +323,7 @@ func (w *Writer) Close() error {
 	if w.err == nil {
 		w.err = w.finish()
 	}
+	w.zenc = nil
 	return w.err
 }
 

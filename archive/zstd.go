@@ -28,30 +28,20 @@ var decoder = sync.OnceValue(func() *zstd.Decoder {
 	return d
 })
 
-var (
-	encMu    sync.Mutex
-	encoders = map[zstd.EncoderLevel]*zstd.Encoder{}
-)
-
-// encoder returns the shared encoder of a level. The window is
-// MaxFrameSize so that every frame, the trailer too, decodes within the
-// readers' window limit.
-func encoder(level zstd.EncoderLevel) (*zstd.Encoder, error) {
-	encMu.Lock()
-	defer encMu.Unlock()
-	if e, ok := encoders[level]; ok {
-		return e, nil
-	}
-	e, err := zstd.NewWriter(nil,
+// newEncoder returns an encoder of a level for one Writer, which drops it
+// at Close: its match history (the window, per compressor) is the largest
+// thing a Writer holds, and a process that goes on after a backup (to
+// index the archive) should not keep it. The window is MaxFrameSize so
+// that every frame, the trailer too, decodes within the readers' window
+// limit. Lower memory sizes that history by the window, not twice it;
+// the output is the same.
+func newEncoder(level zstd.EncoderLevel) (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(level),
 		zstd.WithEncoderCRC(true),
 		zstd.WithWindowSize(MaxFrameSize),
-		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
-	if err != nil {
-		return nil, err
-	}
-	encoders[level] = e
-	return e, nil
+		zstd.WithLowerEncoderMem(true),
+		zstd.WithEncoderConcurrency(compressors))
 }
 
 // decodeFrame decodes src, which must be exactly one zstd frame with a

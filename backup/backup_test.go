@@ -17,13 +17,13 @@ import (
 
 // store is a small Maildir store written by hand (no Dovecot needed).
 type store struct {
-	t    *testing.T
+	t    testing.TB
 	root string
 	o    maildir.Owner
 	n    int
 }
 
-func newStore(t *testing.T) *store {
+func newStore(t testing.TB) *store {
 	return &store{t: t, root: t.TempDir(), o: maildir.Owner{UID: os.Getuid(), GID: os.Getgid(), DirMode: 0o700, FileMode: 0o600}}
 }
 
@@ -82,7 +82,7 @@ func (s *store) run(l repo.Layout, tweak func(*Options)) *Result {
 	return res
 }
 
-func newRepo(t *testing.T) repo.Layout {
+func newRepo(t testing.TB) repo.Layout {
 	dir := filepath.Join(t.TempDir(), "repo")
 	if err := repo.Init(dir); err != nil {
 		t.Fatal(err)
@@ -279,4 +279,70 @@ func TestChangeIsToldAgainstTheWholeRecord(t *testing.T) {
 			t.Errorf("run %d: added %v, want %s and %s", i, got, added, names[3]+"S")
 		}
 	}
+}
+
+// A delivery changes new/ only: cur/, whose mtime is as the last snapshot
+// saw it, is taken from that snapshot without being listed, and its
+// messages are numbered by the dovecot-uidlist of now.
+func TestDeliveryKeepsCur(t *testing.T) {
+	s := newStore(t)
+	a := s.deliver("alice", "", "one")
+	b := s.deliver("alice", "", "two")
+	s.age()
+	l := newRepo(t)
+	s.run(l, nil)
+
+	inbox := s.folder("alice", "")
+	cur := filepath.Join(inbox, "cur")
+	fi, _ := os.Stat(cur)
+	// Proof that cur/ is not listed: a file slipped in with the mtime put
+	// back is not seen (Maildir never does that; a rename changes it).
+	os.WriteFile(filepath.Join(cur, "1.unseen:2,"), []byte("Subject: x\n\nx\n"), 0o600)
+	os.Chtimes(cur, fi.ModTime(), fi.ModTime())
+	uidlist := fmt.Sprintf("3 V77 N12\n10 :%s\n11 :%s\n", maildir.BaseName(a), maildir.BaseName(b))
+	if err := os.WriteFile(filepath.Join(inbox, "dovecot-uidlist"), []byte(uidlist), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("Subject: new\n\n" + strings.Repeat("new mail\n", 30))
+	name := fmt.Sprintf("1800000000.M1P1.host,S=%d", len(data))
+	if err := maildir.DeliverFile(inbox, "new", name, data, time.Now().Add(-time.Hour).UnixNano(), s.o); err != nil {
+		t.Fatal(err)
+	}
+	res := s.run(l, nil)
+	if res.BytesRead != int64(len(data)) || res.Messages != 3 || res.Unchanged != 0 {
+		t.Errorf("after a delivery to new/: %+v, want the new message read alone", res.Totals)
+	}
+	_, fs := folders(t, l, res.Archives[0])
+	f := fs["alice/INBOX"]
+	if f.Origin != 0 {
+		// told as a change: apply it to see the whole folder
+		_, first := folders(t, l, mustFirst(t, l))
+		f = f.Apply(first["alice/INBOX"])
+	}
+	got := map[string]uint32{}
+	for _, m := range f.Messages {
+		got[m.Subdir+"/"+m.Name] = m.UID
+	}
+	want := map[string]uint32{"cur/" + a: 10, "cur/" + b: 11, "new/" + name: 0}
+	if len(got) != len(want) {
+		t.Fatalf("INBOX lists %v, want %v", got, want)
+	}
+	for k, uid := range want {
+		if u, ok := got[k]; !ok || u != uid {
+			t.Errorf("INBOX: %s has uid %d (listed %v), want %d", k, u, ok, uid)
+		}
+	}
+	if f.UIDValidity != 77 {
+		t.Errorf("uidvalidity %d, want 77 from the new dovecot-uidlist", f.UIDValidity)
+	}
+}
+
+// mustFirst names the oldest archive of the repository.
+func mustFirst(t *testing.T, l repo.Layout) string {
+	t.Helper()
+	names, err := l.ArchiveNames()
+	if err != nil || len(names) == 0 {
+		t.Fatalf("archives: %v %v", names, err)
+	}
+	return names[0]
 }

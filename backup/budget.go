@@ -74,7 +74,7 @@ func plan(opt Options, res *Result, st *state, byGroup map[string][]maildir.User
 		g.planning = &all
 		closeAll := g.openPrior()
 		for _, u := range byGroup[name] {
-			g.user(u) // problems are found again, and told, by the run itself
+			g.user(u, nil) // problems are found again, and told, by the run itself
 		}
 		closeAll()
 	}

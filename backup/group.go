@@ -126,8 +126,10 @@ func (g *groupRun) write(out io.Writer, spool string, users []maildir.User) erro
 		return err
 	}
 	g.w = w
-	for _, u := range users {
-		if err := g.user(u); err != nil {
+	la := startLookahead(users, g.base != nil)
+	defer la.close()
+	for i, u := range users {
+		if err := g.user(u, la.take(i)); err != nil {
 			w.Close()
 			return err
 		}
@@ -140,21 +142,27 @@ func (g *groupRun) write(out io.Writer, spool string, users []maildir.User) erro
 	return nil
 }
 
-// user writes every folder of one user. Only a failure of the archive
-// itself is returned; problems with the store are recorded.
-func (g *groupRun) user(u maildir.User) error {
+// user writes every folder of one user, with what the lookahead found of
+// them if ahead is not nil. Only a failure of the archive itself is
+// returned; problems with the store are recorded.
+func (g *groupRun) user(u maildir.User, ahead *lookedAhead) error {
 	prior, err := g.base.user(u.ID)
 	if err != nil {
 		g.warn(g.opt.Repo.ArchivePath(g.st.bases[g.group]), fmt.Errorf("%w; the rest is read from the store", err))
 		g.base.close()
 		g.base, prior = nil, nil
 	}
-	dirs, err := maildir.ListFolders(u.Root)
+	var dirs []maildir.FolderDir
+	if ahead != nil {
+		dirs, err = ahead.dirs, ahead.err
+	} else {
+		dirs, err = maildir.ListFolders(u.Root)
+	}
 	if err != nil {
 		g.problem(u.ID, err)
 		return nil
 	}
-	ur := &userRun{g: g, u: u, prior: prior, links: map[uint64]archive.Message{}}
+	ur := &userRun{g: g, u: u, prior: prior, links: map[uint64]archive.Message{}, ahead: ahead}
 	for _, fd := range dirs {
 		af, err := ur.folder(fd)
 		if err != nil {
@@ -182,6 +190,17 @@ type userRun struct {
 	prior map[string]*priorFolder     // folder name → its state in the base snapshot
 	known map[string]*archive.Message // base name → message of the base snapshot, built on demand
 	links map[uint64]archive.Message  // inode → a message file read in this run
+	ahead *lookedAhead                // probes done ahead, or nil
+}
+
+// probe probes a folder, or returns what the lookahead found of it.
+func (ur *userRun) probe(fd maildir.FolderDir) (*maildir.Folder, []error) {
+	if ur.ahead != nil {
+		if p, ok := ur.ahead.probes[fd.Dir]; ok {
+			return p.f, p.errs
+		}
+	}
+	return maildir.ProbeFolder(ur.u.Root, fd)
 }
 
 // folder backs up one folder; nil if it cannot be read at all.
@@ -196,7 +215,7 @@ func (ur *userRun) folder(fd maildir.FolderDir) (*archive.Folder, error) {
 		}
 	}
 	if prev != nil {
-		f, errs := maildir.ProbeFolder(ur.u.Root, fd)
+		f, errs := ur.probe(fd)
 		if f != nil && len(errs) == 0 && ur.unchanged(prev, f) {
 			// Told against the same origin as before, with the same change.
 			af := folderRecord(ur.u.ID, f)
@@ -211,7 +230,7 @@ func (ur *userRun) folder(fd maildir.FolderDir) (*archive.Folder, error) {
 			return af, nil
 		}
 	}
-	f, errs := maildir.ScanFolder(ur.u.Root, fd)
+	f, errs := maildir.ScanFolderNew(ur.u.Root, fd, ur.knownCur(prev))
 	for _, err := range errs {
 		if f == nil && errors.Is(err, maildir.ErrVanished) {
 			g.FoldersVanished++ // deleted meanwhile: nothing is lost
@@ -234,12 +253,53 @@ func (ur *userRun) folder(fd maildir.FolderDir) (*archive.Folder, error) {
 	}
 	af := folderRecord(ur.u.ID, f)
 	msgs, err := ur.messages(f)
+	if f.CurKept {
+		msgs = append(ur.keptCur(prev, f), msgs...)
+	}
 	af.Messages = msgs
 	g.count(msgs)
 	if err == nil && prev != nil {
 		ur.tellChange(af, prev)
 	}
 	return af, err
+}
+
+// knownCur returns the mtime at which the base snapshot listed the
+// folder's cur/, if the run may take cur/'s messages from there when the
+// mtime is the same (ScanFolderNew): a mail delivery changes new/ only,
+// and a busy INBOX then costs the listing of new/, not an lstat of every
+// message in cur/. 0 when it may not: no base, an mtime too close to the
+// base snapshot to be trusted, or a message of cur/ whose bytes are not
+// all stored (left out by a size limit, say), which must be read.
+func (ur *userRun) knownCur(prev *priorFolder) int64 {
+	if prev == nil || prev.CurMtime == 0 || ur.g.base.time-prev.CurMtime < racyMtime {
+		return 0
+	}
+	for i := range prev.whole.Messages {
+		if m := &prev.whole.Messages[i]; m.Subdir == "cur" && !ur.g.stored(m) {
+			return 0
+		}
+	}
+	return prev.CurMtime
+}
+
+// keptCur returns the messages of cur/ as the base snapshot has them, for
+// a folder whose cur/ did not change (f.CurKept), numbered by the
+// dovecot-uidlist read now, in name order as a listing gives them.
+func (ur *userRun) keptCur(prev *priorFolder, f *maildir.Folder) []archive.Message {
+	var out []archive.Message
+	for _, m := range prev.whole.Messages {
+		if m.Subdir != "cur" {
+			continue
+		}
+		m.UID = f.UIDOf(m.Name)
+		out = append(out, m)
+		if m.Nlink > 1 {
+			ur.links[m.Link] = m // as if read: a hard link elsewhere is found by it
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // tellChange rewrites a whole folder record as a change of the folder's

@@ -44,13 +44,28 @@ type Catalog struct {
 // when another process holds it, and an error wrapping ErrStale when the
 // directory holds an index of another format version.
 func Open(dir string) (*Catalog, error) {
+	// Memory is the budget here: a backup ingests its archive right after
+	// writing it, and its peak RSS is badger's. Each table builder holds
+	// twice its table size, and a compaction runs several at once, so
+	// tables are small. Level 0 takes several tables before it is
+	// compacted: an incremental run adds about one, and merging level 0
+	// into level 1 rewrites most of level 1 (blob keys are spread over the
+	// whole key range), so that is done every few runs, not every run.
 	opt := badger.DefaultOptions(dir).
 		WithLogger(quietLogger{}).
-		WithMemTableSize(8 << 20).
+		WithMemTableSize(4 << 20).
 		WithNumMemtables(2).
-		WithNumLevelZeroTables(2).
-		WithNumLevelZeroTablesStall(4).
-		WithValueThreshold(1 << 20).
+		WithBaseTableSize(1 << 20).
+		WithNumLevelZeroTables(6).
+		WithNumLevelZeroTablesStall(12).
+		// At most 15 % of a memtable, which badger requires.
+		WithValueThreshold(512 << 10).
+		// Keys and values are mostly hashes: snappy saved about 15 % of
+		// the tables, cost CPU on every write and read, and doubled what a
+		// table builder holds. Uncompressed blocks are read in place from
+		// the mapped table. Each table records its compression, so tables
+		// written before still read.
+		WithCompression(options.None).
 		WithBlockCacheSize(8 << 20).
 		WithIndexCacheSize(8 << 20).
 		WithNumCompactors(2).
@@ -151,6 +166,9 @@ func (c *Catalog) Ingest(name string, size int64, r *archive.Reader) error {
 	c.mu.Unlock()
 
 	wb := c.db.NewWriteBatch()
+	// Each pending transaction holds up to 15 % of a memtable; the
+	// default of 16 in flight would be more than the memtables.
+	wb.SetMaxPendingTxns(2)
 	defer wb.Cancel()
 	h := info.Header
 	for _, b := range tr.Blobs {
@@ -244,6 +262,18 @@ func (c *Catalog) carried(wb *badger.WriteBatch, h archive.Header, f *archive.Fo
 	if err != nil {
 		return nil, err
 	}
+	if len(f.Messages) == 0 && len(f.Removed) == 0 && len(f.Files) == 0 {
+		// Nothing changed: the origin's listing as it is. Most folders of
+		// an incremental run are such, and the origin's control files need
+		// not be read to know it.
+		fr := folderOf(f)
+		fr.Listing, fr.Msgs, fr.Bytes = origin.Listing, origin.Msgs, origin.Bytes
+		return fr, nil
+	}
+	cid := changeID(origin.Listing, f)
+	if fr, err := c.knownChange(cid, f); err != nil || fr != nil {
+		return fr, err
+	}
 	controls, err := c.Controls(origin.Listing)
 	if err != nil {
 		return nil, err
@@ -263,11 +293,73 @@ func (c *Catalog) carried(wb *badger.WriteBatch, h archive.Header, f *archive.Fo
 			whole.Messages[i] = archive.Message{Subdir: m.Subdir, Name: m.Name, Size: m.Size, Mtime: m.Mtime,
 				Mode: m.Mode, UID: m.UID, Blob: m.Blob, Link: m.Link, Nlink: m.Nlink}
 		}
-		return c.putListing(wb, f.Apply(whole))
+		fr, err := c.putListing(wb, f.Apply(whole))
+		if err != nil {
+			return nil, err
+		}
+		return fr, wb.Set(changeKey(cid), encodeChange(fr))
 	}
 	fr := folderOf(f)
 	fr.Listing, fr.Msgs, fr.Bytes = origin.Listing, origin.Msgs, origin.Bytes
 	return fr, nil
+}
+
+// changeID names a change of a listing: the listing id and every field of
+// the change that the listing it makes depends on.
+func changeID(origin ListingID, f *archive.Folder) (id [16]byte) {
+	sum := sha256.New()
+	sum.Write(origin[:])
+	var n [8]byte
+	count := func(k int) {
+		for i := range n {
+			n[i] = byte(k >> (8 * i))
+		}
+		sum.Write(n[:])
+	}
+	count(len(f.Files))
+	for i := range f.Files {
+		writeLen(sum, []byte(f.Files[i].Name))
+		writeLen(sum, encodeControl(&f.Files[i]))
+	}
+	count(len(f.Removed))
+	for _, r := range f.Removed {
+		writeLen(sum, []byte(r))
+	}
+	count(len(f.Messages))
+	for i := range f.Messages {
+		m := &f.Messages[i]
+		im := Message{Subdir: m.Subdir, Name: m.Name, Size: m.Size, Mtime: m.Mtime, Mode: m.Mode, UID: m.UID, Blob: m.Blob, Link: m.Link, Nlink: m.Nlink}
+		writeLen(sum, []byte(m.Subdir))
+		writeLen(sum, []byte(m.Name))
+		writeLen(sum, encodeMessage(&im))
+		count(len(m.Parts))
+		for _, p := range m.Parts {
+			sum.Write(p[:])
+		}
+	}
+	copy(id[:], sum.Sum(nil))
+	return id
+}
+
+// knownChange returns the record of a folder told as a change that an
+// earlier archive told the same way (nil if none did): its listing is
+// stored already.
+func (c *Catalog) knownChange(id [16]byte, f *archive.Folder) (*Folder, error) {
+	var fr *Folder
+	err := c.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(changeKey(id))
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			fr = folderOf(f)
+			return decodeChange(fr, v)
+		})
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	return fr, err
 }
 
 // putListing writes the messages and control files of a folder under its
@@ -354,7 +446,9 @@ func (c *Catalog) exists(k []byte) (bool, error) {
 // scan calls fn for every key with the prefix, in order.
 func (c *Catalog) scan(prefix []byte, fn func(k, v []byte) error) error {
 	return c.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
+		// Values are kept in the tables (ValueThreshold), so prefetching
+		// them would only copy each one twice.
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
 			item := it.Item()

@@ -163,3 +163,66 @@ func TestUnchangedFolderSharesListing(t *testing.T) {
 		t.Errorf("shared listing has %d messages", len(msgs))
 	}
 }
+
+// changeArchive writes an archive holding one folder told as a change of
+// alice's INBOX in the snapshot of origin: one message added.
+func changeArchive(t *testing.T, created, origin int64) (*archive.Reader, int64) {
+	t.Helper()
+	var buf bytes.Buffer
+	h := archive.Header{Version: 1, Created: created, Server: "mail1", Group: "staff", Scope: "/", Snapshot: fmt.Sprint(created)}
+	w, err := archive.NewWriter(&buf, h, archive.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("new mail")
+	hash := archive.Hash(sha256.Sum256(data))
+	if _, err := w.AddBlob(hash, data); err != nil {
+		t.Fatal(err)
+	}
+	f := &archive.Folder{User: "alice@example.org", Name: "INBOX", UIDValidity: 7, NextUID: 4, Origin: origin,
+		Messages: []archive.Message{{Subdir: "new", Name: "9.M9P9.host", Size: int64(len(data)), Mtime: 43, Blob: hash, Link: 9, Nlink: 1}}}
+	if err := w.AddFolder(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := archive.Open(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, int64(buf.Len())
+}
+
+// The same change ingested twice (a folder carried over with its change
+// in the next run) gives the same listing, found without rebuilding it.
+func TestRepeatedChangeSharesListing(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r1, n1 := testArchive(t, "mail1", "staff", 100, map[string][]string{"alice@example.org": {"INBOX"}})
+	if err := c.Ingest("a1.mva", n1, r1); err != nil {
+		t.Fatal(err)
+	}
+	var got []*Folder
+	for i, at := range []int64{200, 300} {
+		r, n := changeArchive(t, at, 100)
+		if err := c.Ingest(fmt.Sprintf("c%d.mva", i), n, r); err != nil {
+			t.Fatal(err)
+		}
+		fs, err := c.Folders("mail1", "staff", "alice@example.org", at)
+		if err != nil || len(fs) != 1 {
+			t.Fatalf("folders at %d: %v %v", at, fs, err)
+		}
+		got = append(got, fs[0])
+	}
+	if got[0].Listing != got[1].Listing || got[1].Msgs != 3 || got[1].NextUID != 4 || got[1].Bytes != got[0].Bytes {
+		t.Errorf("the repeated change: %+v, first %+v", got[1], got[0])
+	}
+	msgs, err := c.Messages(got[1].Listing)
+	if err != nil || len(msgs) != 3 || msgs[2].Name != "9.M9P9.host" {
+		t.Errorf("messages of the repeated change: %v %v", msgs, err)
+	}
+}

@@ -34,7 +34,13 @@
 //	'C' listing name                             control file (mode, mtime, bytes)
 //	'B' sha-256                                  Blob (archive number, logical offset, length)
 //	'G' name                                     GoneArchive: an archive that left archives/
+//	'X' change id                                listing id, messages, bytes of a folder told as that change
 //
+// A change id is the first 16 bytes of a sha-256 over a listing id and a
+// change of it (archive.Folder.Origin): a folder carried over with the
+// same change in run after run is then ingested with one lookup, not by
+// reading its origin's listing again. Listings are never removed but with
+// the whole index, so a change id always names one that is there.
 // A listing id is the first 16 bytes of a sha-256 over the listing's keys
 // and values, so an unchanged folder adds one 'D' key per snapshot and no
 // message keys.

@@ -17,6 +17,7 @@ const (
 	prefixControl = 'C'
 	prefixBlob    = 'B'
 	prefixGone    = 'G'
+	prefixChange  = 'X'
 )
 
 var errBadKey = errors.New("malformed index key")
@@ -114,6 +115,8 @@ func controlKey(id ListingID, name string) []byte {
 }
 
 func blobKey(h [32]byte) []byte { return append([]byte{prefixBlob}, h[:]...) }
+
+func changeKey(id [16]byte) []byte { return append([]byte{prefixChange}, id[:]...) }
 
 // splitComps reads n components from b.
 func splitComps(b []byte, n int) ([]string, []byte, error) {

@@ -190,6 +190,24 @@ func decodeFolder(name string, b []byte) (*Folder, error) {
 	return f, d.err
 }
 
+// encodeChange is the value of a change key: what a folder told as that
+// change has of its listing.
+func encodeChange(f *Folder) []byte {
+	var e enc
+	e.fixed(f.Listing[:])
+	e.uint(uint64(f.Msgs))
+	e.int(f.Bytes)
+	return e.b
+}
+
+func decodeChange(f *Folder, b []byte) error {
+	d := dec{b: b}
+	d.fixed(f.Listing[:])
+	f.Msgs = int(d.uint())
+	f.Bytes = d.int()
+	return d.err
+}
+
 func encodeMessage(m *Message) []byte {
 	var e enc
 	e.int(m.Size)

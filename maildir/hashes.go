@@ -40,7 +40,7 @@ func (f *Folder) ContentHashes(ids func([]byte) [][32]byte) (map[[32]byte]string
 // ContentHashes is Folder.ContentHashes for a folder directory not scanned
 // yet, such as a restore's target: it lists cur/ and new/ first.
 func ContentHashes(folder string, ids func([]byte) [][32]byte) (map[[32]byte]string, error) {
-	msgs, _, _, problems := listMessages(folder)
+	msgs, _, _, _, problems := listMessages(folder, 0)
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
 	}

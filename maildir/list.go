@@ -24,10 +24,21 @@ const listTries = 3
 // there: each base name is listed once, under the name found on lstat, and
 // one renamed again before its lstat is looked up by its base. A message
 // whose base is nowhere any more was expunged and is left out.
-func listMessages(folder string) (msgs []MessageFile, curMtime, newMtime int64, problems []error) {
+//
+// With keepCur not 0, a cur/ that still has that mtime is not listed
+// (curKept): its messages are the caller's.
+func listMessages(folder string, keepCur int64) (msgs []MessageFile, curMtime, newMtime int64, curKept bool, problems []error) {
 	var newNames, curNames []string
 	newNames, newMtime, problems = listNames(filepath.Join(folder, "new"), problems)
-	curNames, curMtime, problems = listNames(filepath.Join(folder, "cur"), problems)
+	if keepCur != 0 {
+		fi, err := os.Lstat(filepath.Join(folder, "cur"))
+		curKept = err == nil && fi.IsDir() && fi.ModTime().UnixNano() == keepCur
+	}
+	if curKept {
+		curMtime = keepCur
+	} else {
+		curNames, curMtime, problems = listNames(filepath.Join(folder, "cur"), problems)
+	}
 	var bases []string
 	seen := map[string][]MessageFile{} // base → names seen, cur/ first
 	for _, sub := range []struct {
@@ -58,7 +69,7 @@ func listMessages(folder string) (msgs []MessageFile, curMtime, newMtime int64, 
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
-	return msgs, curMtime, newMtime, problems
+	return msgs, curMtime, newMtime, curKept, problems
 }
 
 // statMessage stats the message file of base under one of the names it was

@@ -18,6 +18,9 @@ type Folder struct {
 	Keywords           []string
 	Files              []ControlFile
 	Messages           []MessageFile // cur/ then new/, each in name order
+	// CurKept means cur/ was not listed: it still had the mtime the
+	// caller knew it at (ScanFolderNew), so Messages holds new/ only.
+	CurKept bool
 
 	relook relookup // for ReadMessage; has its own lock
 }
@@ -41,7 +44,20 @@ type MessageFile struct {
 // is nil. A folder deleted before or during the scan gives a nil Folder and
 // an error wrapping ErrVanished: it is no longer there to back up.
 func ScanFolder(root string, fd FolderDir) (*Folder, []error) {
-	f, problems := probe(root, fd, true)
+	return ScanFolderNew(root, fd, 0)
+}
+
+// ScanFolderNew is ScanFolder for a folder whose cur/ the caller listed
+// before, when it had the mtime curMtime (unix ns; 0 for none). If cur/
+// has that mtime still, it is not listed: no name was added, removed or
+// renamed in it since (Maildir files change only by renames, which change
+// the directory), so the caller's listing holds. Only new/ is listed and
+// f.CurKept is set. new/ is listed first, as ScanFolder does, so a message
+// moved into cur/ meanwhile changes cur/'s mtime before it is looked at.
+// The caller must trust curMtime only when it is older than its listing
+// by more than a tick of the file system's clock.
+func ScanFolderNew(root string, fd FolderDir, curMtime int64) (*Folder, []error) {
+	f, problems := probe(root, fd, true, curMtime)
 	if f != nil && f.UIDList != nil {
 		for i := range f.Messages {
 			f.Messages[i].UID, _ = f.UIDList.Lookup(baseOf(f.Messages[i].Name))
@@ -50,14 +66,24 @@ func ScanFolder(root string, fd FolderDir) (*Folder, []error) {
 	return f, problems
 }
 
+// UIDOf returns the UID dovecot-uidlist gives a message file name, 0 if it
+// gives none: for messages of a cur/ that was kept (CurKept).
+func (f *Folder) UIDOf(name string) uint32 {
+	if f.UIDList == nil {
+		return 0
+	}
+	uid, _ := f.UIDList.Lookup(baseOf(name))
+	return uid
+}
+
 // ProbeFolder reads what tells whether a folder changed, without listing
 // its messages: the folder directory, the mtimes of cur/ and new/, and the
 // control files. Messages is nil.
 func ProbeFolder(root string, fd FolderDir) (*Folder, []error) {
-	return probe(root, fd, false)
+	return probe(root, fd, false, 0)
 }
 
-func probe(root string, fd FolderDir, list bool) (*Folder, []error) {
+func probe(root string, fd FolderDir, list bool, curMtime int64) (*Folder, []error) {
 	if fd.Dir != "" && (!strings.HasPrefix(fd.Dir, ".") || !safeName(fd.Dir)) {
 		return nil, []error{fmt.Errorf("folder %q: %q is not a folder directory", fd.Name, fd.Dir)}
 	}
@@ -80,7 +106,7 @@ func probe(root string, fd FolderDir, list bool) (*Folder, []error) {
 	f := &Folder{FolderDir: fd, Path: path, Mode: st.mode, UID: st.uid, GID: st.gid}
 	var problems []error
 	if list {
-		f.Messages, f.CurMtime, f.NewMtime, problems = listMessages(path)
+		f.Messages, f.CurMtime, f.NewMtime, f.CurKept, problems = listMessages(path, curMtime)
 	} else {
 		f.CurMtime, f.NewMtime, problems = subdirMtimes(path)
 	}

@@ -266,6 +266,9 @@ func (r *Repo) ingest(name string) error {
 	if err := validHeader(f.Header()); err != nil {
 		return err
 	}
+	// Folder records are read once, in order: a frame or two is all the
+	// cache that helps, and the default would hold 16 frames of 2 MiB.
+	f.SetCacheFrames(2)
 	return r.Catalog.Ingest(name, f.Size(), f.Reader)
 }
 

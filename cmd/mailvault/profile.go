@@ -84,9 +84,29 @@ func peakHeapProfile(path string) func() {
 // under the limit spent 40 % of its CPU collecting garbage.
 const memoryLimit = 64 << 20
 
+// memoryLimits are the commands whose limit is not memoryLimit, each
+// decided by its own measurements (0: no limit set).
+//
+// backup: 64 MiB, measured on the 100 000 message store. Its live heap
+// peaks near 50 MB (badger while the index takes in the new archive, see
+// index.Open); with no limit the heap doubled past it and the peak RSS of
+// a +1 % run was 250-275 MB; 48 MiB saved 3 MB of RSS for 18 % more CPU
+// in a full backup.
+var memoryLimits = map[string]int64{
+	"backup": 64 << 20,
+}
+
 func limitMemory(args []string) {
 	if os.Getenv("GOMEMLIMIT") != "" || len(args) > 0 && (args[0] == "mount" || args[0] == "restore") {
 		return
 	}
-	debug.SetMemoryLimit(memoryLimit)
+	limit := int64(memoryLimit)
+	if len(args) > 0 {
+		if l, ok := memoryLimits[args[0]]; ok {
+			limit = l
+		}
+	}
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
 }
