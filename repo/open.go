@@ -339,7 +339,7 @@ func (r *Repo) ReadBlob(h archive.Hash) ([]byte, error) {
 	}
 	if len(b.Parts) > 0 {
 		if archive.PartsHash(b.Parts...) != h {
-			return nil, fmt.Errorf("blob %x: the index names parts of another message; run 'mailvault index rebuild'", h[:8])
+			return nil, errOtherParts(h)
 		}
 		return r.joinParts(b.Parts)
 	}
@@ -357,7 +357,7 @@ func (r *Repo) joinParts(parts []archive.Hash) ([]byte, error) {
 			return nil, err
 		}
 		if len(b.Parts) > 0 {
-			return nil, fmt.Errorf("blob %x: a part that has parts: %w", p[:8], archive.ErrCorrupt)
+			return nil, errNestedParts(p)
 		}
 		blobs[i] = b
 		total += b.Loc.Length

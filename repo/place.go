@@ -17,7 +17,7 @@ func (r *Repo) BlobPlace(h archive.Hash) (uint32, archive.Location, []archive.Ha
 	case err != nil:
 		return 0, archive.Location{}, nil, err
 	case len(b.Parts) > 0 && archive.PartsHash(b.Parts...) != h:
-		return 0, archive.Location{}, nil, fmt.Errorf("blob %x: the index names parts of another message; run 'mailvault index rebuild'", h[:8])
+		return 0, archive.Location{}, nil, errOtherParts(h)
 	}
 	return b.Archive, b.Loc, b.Parts, nil
 }
@@ -26,4 +26,15 @@ func (r *Repo) BlobPlace(h archive.Hash) (uint32, archive.Location, []archive.Ha
 // looking it up again.
 func (r *Repo) ReadPlaced(h archive.Hash, num uint32, loc archive.Location) ([]byte, error) {
 	return r.readAt(h, index.Blob{Archive: num, Loc: loc})
+}
+
+// errOtherParts is a message whose parts, as the index names them, do not
+// hash to it.
+func errOtherParts(h archive.Hash) error {
+	return fmt.Errorf("blob %x: the index names parts of another message; run 'mailvault index rebuild'", h[:8])
+}
+
+// errNestedParts is a part that the index says is stored in parts itself.
+func errNestedParts(p archive.Hash) error {
+	return fmt.Errorf("blob %x: a part that has parts: %w", p[:8], archive.ErrCorrupt)
 }

@@ -43,7 +43,7 @@ func (r *Repo) ReadBlobs(hs []archive.Hash, fn func(i int, data []byte, err erro
 		case len(rec.Parts) == 0:
 			b.add(i, hs[i], rec)
 		case archive.PartsHash(rec.Parts...) != hs[i]:
-			fn(i, nil, fmt.Errorf("blob %x: the index names parts of another message; run 'mailvault index rebuild'", hs[i][:8]))
+			fn(i, nil, errOtherParts(hs[i]))
 		default:
 			for _, p := range rec.Parts {
 				parts = append(parts, p)
@@ -60,7 +60,7 @@ func (r *Repo) ReadBlobs(hs []archive.Hash, fn func(i int, data []byte, err erro
 			case perrs[j] != nil:
 				b.fail(i, perrs[j])
 			case len(precs[j].Parts) > 0:
-				b.fail(i, fmt.Errorf("blob %x: a part that has parts: %w", p[:8], archive.ErrCorrupt))
+				b.fail(i, errNestedParts(p))
 			default:
 				b.add(i, p, precs[j])
 			}
