@@ -39,6 +39,11 @@ for t in $TOOLS; do
   restic|borg) command -v "$t" >/dev/null || die "$t is missing: apt-get install -y ${t/borg/borgbackup}" ;;
   *) die "unknown tool $t (known: mailvault tarzstd restic borg)" ;;
   esac
+  # borg mounts through llfuse, which Debian's borgbackup only suggests
+  if [ "$t" = borg ]; then
+    "$(sed -n '1s/^#! *//p' "$(command -v borg)")" -c 'import llfuse' 2>/dev/null ||
+      die "borg cannot mount without llfuse: apt-get install -y python3-llfuse"
+  fi
 done
 [ -x /usr/bin/time ] || die "/usr/bin/time is missing: apt-get install -y time"
 mkdir -p "$BIN" "$RESULTS"
@@ -99,6 +104,13 @@ wait_for() {
   echo "$t1 - $t0" | bc -l
 }
 
+# mount_ready TOOL PATH: how long until PATH shows in the mount; a mount
+# that died is counted as failed, not timed
+mount_ready() {
+  local s
+  if s=$(wait_for "$2"); then value "$1" mount_ready_s "$s"; else value "$1" mount_ready_s:failed 1; fi
+}
+
 # mount_figures TOOL ROOT ONE BIG: ROOT is the store's tree in the mount,
 # ONE the path of one user below it, BIG the largest folder's cur/.
 mount_figures() {
@@ -139,7 +151,7 @@ run_tool() {
     dropcaches
     "$MV" mount --repo "$repo" "$MNT" >> "$LOG" 2>&1 &
     MOUNT_PID=$!
-    value mailvault mount_ready_s "$(wait_for "$MNT/bench/user/$ONE_USER")"
+    mount_ready mailvault "$MNT/bench/user/$ONE_USER"
     mount_figures mailvault "$MNT/bench/user" "$ONE_USER" "$BIG_MV"
     ;;
   tarzstd)
@@ -174,7 +186,7 @@ run_tool() {
     dropcaches
     $restic -r "$repo" mount "$MNT" >> "$LOG" 2>&1 &
     MOUNT_PID=$!
-    value restic mount_ready_s "$(wait_for "$MNT/snapshots/latest/$S")"
+    mount_ready restic "$MNT/snapshots/latest/$S"
     mount_figures restic "$MNT/snapshots/latest/$S" "$ONE" "$BIG"
     ;;
   borg)
@@ -193,7 +205,7 @@ run_tool() {
     dropcaches
     $borg mount -f "$repo::incr" "$MNT" >> "$LOG" 2>&1 &
     MOUNT_PID=$!
-    value borg mount_ready_s "$(wait_for "$MNT/$S")"
+    mount_ready borg "$MNT/$S"
     mount_figures borg "$MNT/$S" "$ONE" "$BIG"
     ;;
   esac
