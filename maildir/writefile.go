@@ -62,9 +62,10 @@ var thisHost = sync.OnceValue(func() string {
 	return strings.NewReplacer("/", "_", "\x00", "_").Replace(h)
 })
 
-// removeStaleTemps removes the temp files in d (a folder's tmp/) that a
-// process of this host left when it died: one killed while writing a
-// message, before the message was moved into place. Files of live
+// removeStaleTemps removes the temp files and stage directories in d (a
+// folder's tmp/) that a process of this host left when it died: one
+// killed while writing a message, before the message was moved into
+// place. Files of live
 // processes and of other hosts (a store shared over NFS) are left.
 func removeStaleTemps(d dir) {
 	names, err := d.names()
@@ -86,7 +87,7 @@ func removeStaleTemps(d dir) {
 		if err != nil || pid <= 0 || pid == os.Getpid() || unix.Kill(pid, 0) != unix.ESRCH {
 			continue
 		}
-		unix.Unlinkat(d.fd, n, 0)
+		d.removeTree(n) // a temp file, or a restore's stage (see Assembly)
 	}
 }
 
