@@ -42,7 +42,7 @@ type Assembly struct {
 // piece arrives, so that each is written with one write(2) instead of a
 // reopen and pwrite(2) per piece. A message that does not fit is written
 // piece by piece.
-const heldLimit = 32 << 20
+const heldLimit = 16 << 20
 
 var held atomic.Int64 // bytes reserved by Assembly.buf, of all targets
 

@@ -22,7 +22,7 @@ type tempFile struct {
 	in   dir
 	name string
 	f    *os.File
-	kept bool // left in place for a later move (Target.Batch): discard keeps it
+	kept bool // moved, or left in place for a later move (Target.Batch): discard keeps it
 }
 
 // createTemp creates a new file in d that nothing else can have opened:
@@ -125,6 +125,7 @@ func (t *tempFile) write(r io.Reader, mtime int64, o Owner, durable bool) (int64
 func (t *tempFile) place(d dir, name string, syncLater bool) error {
 	err := moveNoReplace(t.in, t.name, d, name)
 	if err == nil {
+		t.kept = true // nothing left to remove
 		if syncLater {
 			return nil
 		}
