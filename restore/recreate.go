@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mailvault/mailvault/archive"
 	"github.com/mailvault/mailvault/maildir"
@@ -232,23 +233,21 @@ func assemble(t *maildir.Target, folder int, m *archive.Message, blobs Blobs) ([
 }
 
 // parallel calls do(0) … do(n-1) from several goroutines, in order of
-// start.
+// start. Each takes the next k itself: handing every k over a channel
+// woke a goroutine per piece, and the scheduler's spinning for them cost
+// more system time than the writes.
 func parallel(n int, do func(k int)) {
-	next := make(chan int)
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(writers, n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for k := range next {
+			for k := int(next.Add(1) - 1); k < n; k = int(next.Add(1) - 1) {
 				do(k)
 			}
 		}()
 	}
-	for k := range n {
-		next <- k
-	}
-	close(next)
 	wg.Wait()
 }
 
