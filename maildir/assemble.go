@@ -61,7 +61,8 @@ type stage struct {
 }
 
 // Assemble claims name in subdir for a message of size bytes, for
-// WriteAt. The Target must be in a batch (Batch).
+// WriteAt. The Target must be in a batch (Batch), and every Assembly
+// Done or Aborted before the Commit that places it.
 func (t *Target) Assemble(subdir, name string, size, mtime int64) (*Assembly, error) {
 	if err := t.checkName(subdir, name); err != nil {
 		return nil, err

@@ -20,7 +20,10 @@ type Catalog interface {
 	Controls(id index.ListingID) ([]archive.File, error)
 }
 
-var _ Catalog = (*repo.Repo)(nil)
+var (
+	_ Catalog = (*repo.Repo)(nil)
+	_ placer  = (*repo.Repo)(nil)
+)
 
 // JobsFromCatalog lists what a scope restores from the repository, as of
 // the latest snapshot of each user taken at or before at (0: the latest).
