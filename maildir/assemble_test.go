@@ -3,6 +3,7 @@ package maildir
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -151,5 +152,67 @@ func TestPutControl(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(filepath.Join(folder, "dovecot-uidlist")); string(data) != "3 V1 N1\n" {
 		t.Errorf("dovecot-uidlist = %q", data)
+	}
+}
+
+// When cur/ is not empty at Commit (Dovecot delivered meanwhile), the
+// staged messages are moved in one by one: the file already there is
+// kept, a message whose name it took is refused, the rest are placed.
+func TestAssembleIntoBusyFolder(t *testing.T) {
+	folder := newFolder(t)
+	tg := openBatch(t, folder)
+	names := []string{"1.M1P1.host:2,S", "2.M2P2.host:2,"}
+	for _, n := range names {
+		a, err := tg.Assemble("cur", n, 2, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.WriteAt([]byte("a\n"), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Done(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	theirs := filepath.Join(folder, "cur", names[1])
+	if err := os.WriteFile(theirs, []byte("theirs\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := CommitAll([]*Target{tg})[0]
+	if c.Placed != 1 || len(c.Failed) != 1 || !errors.Is(c.Failed[0], ErrExists) || c.Err != nil {
+		t.Fatalf("CommitAll: %+v", c)
+	}
+	if data, _ := os.ReadFile(theirs); string(data) != "theirs\n" {
+		t.Errorf("the file already there was replaced: %q", data)
+	}
+	if data, _ := os.ReadFile(filepath.Join(folder, "cur", names[0])); string(data) != "a\n" {
+		t.Errorf("placed message: %q", data)
+	}
+	if left, _ := os.ReadDir(filepath.Join(folder, "tmp")); len(left) != 0 {
+		t.Errorf("tmp/ holds %v", left)
+	}
+}
+
+// The stage directory a dead process left in tmp/ (a restore killed
+// before Commit) is removed by the next Target opened on the folder;
+// nothing of it was ever in cur/.
+func TestStaleStageRemoved(t *testing.T) {
+	folder := newFolder(t)
+	stage := fmt.Sprintf("%s%s.%d.1700000000.00ff", tempPrefix, thisHost(), deadPid(t))
+	msg := filepath.Join(folder, "tmp", stage, "cur", "1.M1P1.host:2,S")
+	if err := os.MkdirAll(filepath.Dir(msg), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Join(folder, "tmp", stage, "new"), 0o700)
+	if err := os.WriteFile(msg, []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tg, err := OpenTarget(folder, selfOwner())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.Close()
+	if left, _ := os.ReadDir(filepath.Join(folder, "tmp")); len(left) != 0 {
+		t.Errorf("tmp/ still holds %v", left)
 	}
 }

@@ -17,11 +17,13 @@ var ErrExists = errors.New("already exists")
 var subdirs = []string{"tmp", "new", "cur"}
 
 // CreateFolder makes the directory of folder fd under the Maildir root (the
-// root and its missing parents too, all owned by o) with cur/, new/ and tmp/,
-// and for a folder other than INBOX the empty "maildirfolder" file Dovecot
-// writes into one it creates. created is false if the folder already had
-// cur/; missing new/ or tmp/ are still added. A symlink anywhere on the path
-// is refused, so pass a store root with symlinks resolved.
+// root and its missing parents too, all owned by o) with cur/, new/ and
+// tmp/, and for a folder other than INBOX the empty "maildirfolder" file
+// Dovecot writes into one it creates (into an existing folder that lacks
+// it too; not synced: sync the file system before relying on it).
+// created is false if the folder already had cur/; missing new/ or tmp/
+// are still added. A symlink anywhere on the path is refused, so pass a
+// store root with symlinks resolved.
 //
 // Dovecot may look at a new folder before its control files are written.
 // WriteControl never replaces a file, so if Dovecot got there first the
@@ -40,9 +42,18 @@ func CreateFolder(root string, fd FolderDir, o Owner) (path string, created bool
 	if err != nil {
 		return "", false, err
 	}
-	if !hadCur && fd.Dir != "" {
-		if err := writeNew(d, d, "maildirfolder", nil, nowNano(), o, true); err != nil && !errors.Is(err, ErrExists) {
+	if fd.Dir != "" {
+		// Not synced here (two waits for the disk per folder): a restore
+		// syncs before anything names the folder's files, and one killed
+		// before that finds it missing here and writes it then.
+		has, err := d.exists("maildirfolder")
+		if err != nil {
 			return "", false, err
+		}
+		if !has {
+			if err := writeNew(d, d, "maildirfolder", nil, nowNano(), o, false); err != nil && !errors.Is(err, ErrExists) {
+				return "", false, err
+			}
 		}
 	}
 	for _, sub := range subdirs {

@@ -21,12 +21,13 @@ type Target struct {
 	o         Owner
 	dir, tmp  dir
 	cur, new  dir
-	mu        sync.Mutex      // guards bases, closed and unsynced
+	mu        sync.Mutex      // guards bases, closed, unsynced, batch, staged and stage
 	bases     map[string]bool // bases in cur/ and new/, and those delivered since
 	closed    bool            // the descriptors are closed: they may name other files now
 	unsynced  bool            // renames into cur/ or new/ not yet made durable
 	batch     bool            // Deliver stages messages in tmp/ for Commit
 	staged    []staged        // written to tmp/, not yet synced or moved
+	stage     *stage          // of the Assemblies since the last Commit
 	closeOnce sync.Once
 }
 
@@ -162,13 +163,27 @@ type Committed struct {
 func CommitAll(ts []*Target) []Committed {
 	out := make([]Committed, len(ts))
 	todo := make([][]staged, len(ts))
+	stages := make([]*stage, len(ts))
 	for i, t := range ts {
 		t.mu.Lock()
 		todo[i], t.staged = t.staged, nil
+		stages[i], t.stage = t.stage, nil
 		t.mu.Unlock()
 	}
-	before := syncFileSystems(ts, func(i int) bool { return len(todo[i]) > 0 })
+	before := syncFileSystems(ts, func(i int) bool { return len(todo[i]) > 0 || stages[i] != nil })
 	for i, t := range ts {
+		if s := stages[i]; s != nil {
+			t.mu.Lock() // s.open and s.done are t's
+			if before[i] == nil {
+				placed, failed := t.commitStage(s)
+				out[i].Placed += placed
+				out[i].Failed = append(out[i].Failed, failed...)
+			} else {
+				out[i].Failed = append(out[i].Failed, dropStage(s, before[i])...)
+			}
+			t.mu.Unlock()
+			s.remove(t.tmp)
+		}
 		for _, s := range todo[i] {
 			err := before[i]
 			if err == nil {
@@ -306,6 +321,11 @@ func (t *Target) Close() error {
 	t.closeOnce.Do(func() {
 		t.mu.Lock()
 		t.closed = true
+		if t.stage != nil { // never committed: nothing of it shows
+			dropStage(t.stage, nil)
+			t.stage.remove(t.tmp)
+			t.stage = nil
+		}
 		t.mu.Unlock()
 		for _, d := range []dir{t.cur, t.new, t.tmp, t.dir} {
 			d.close()

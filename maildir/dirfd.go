@@ -148,3 +148,50 @@ func (d dir) close() {
 		unix.Close(d.fd)
 	}
 }
+
+// mkdirLike creates the directory name inside d with the owner and mode
+// of like, and opens it.
+func (d dir) mkdirLike(name string, like dir) (dir, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(like.fd, &st); err != nil {
+		return dir{}, &os.PathError{Op: "fstat", Path: like.path, Err: err}
+	}
+	p := filepath.Join(d.path, name)
+	if err := unix.Mkdirat(d.fd, name, 0o700); err != nil {
+		return dir{}, &os.PathError{Op: "mkdir", Path: p, Err: err}
+	}
+	sub, err := d.open(name)
+	if err == nil {
+		err = unix.Fchown(sub.fd, int(st.Uid), int(st.Gid))
+		if err == nil {
+			err = unix.Fchmod(sub.fd, st.Mode&0o7777)
+		}
+		if err != nil {
+			sub.close()
+			err = &os.PathError{Op: "chown", Path: p, Err: err}
+		}
+	}
+	if err != nil {
+		unix.Unlinkat(d.fd, name, unix.AT_REMOVEDIR)
+		return dir{}, err
+	}
+	return sub, nil
+}
+
+// removeTree removes name in d and, if it is a directory, everything in
+// it, never following a symlink.
+func (d dir) removeTree(name string) {
+	if err := unix.Unlinkat(d.fd, name, 0); err == nil || !errors.Is(err, unix.EISDIR) {
+		return
+	}
+	sub, err := d.open(name)
+	if err != nil {
+		return
+	}
+	names, _ := sub.names()
+	for _, n := range names {
+		sub.removeTree(n)
+	}
+	sub.close()
+	unix.Unlinkat(d.fd, name, unix.AT_REMOVEDIR)
+}

@@ -5,7 +5,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -95,6 +97,36 @@ func (o Owner) apply(fd int, mode os.FileMode, path string) error {
 	}
 	return nil
 }
+
+// applyNew is apply for a file just created with mode: the chmod is left
+// out when the umask let the mode through (the restore's usual case).
+func (o Owner) applyNew(fd int, mode os.FileMode, path string) error {
+	if mode&os.ModeSetgid != 0 || mode.Perm()&^umask() != mode.Perm() {
+		return o.apply(fd, mode, path)
+	}
+	if err := unix.Fchown(fd, o.UID, o.GID); err != nil {
+		return &os.PathError{Op: "chown", Path: path, Err: err}
+	}
+	return nil
+}
+
+// umask is the process's umask, read once from /proc (setting it to read
+// it would race with files created meanwhile); all bits if unknown, so
+// that applyNew always chmods. mailvault sets it once, before it writes.
+var umask = sync.OnceValue(func() os.FileMode {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0o777
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				return os.FileMode(m) & 0o777
+			}
+		}
+	}
+	return 0o777
+})
 
 // symlinkOnPath returns an error naming the first symlink on the path p,
 // checked one component at a time from the root.

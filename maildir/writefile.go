@@ -22,7 +22,7 @@ type tempFile struct {
 	in   dir
 	name string
 	f    *os.File
-	kept bool // left in place for a later move (Target.Batch): discard keeps it
+	kept bool // moved, or left in place for a later move (Target.Batch): discard keeps it
 }
 
 // createTemp creates a new file in d that nothing else can have opened:
@@ -62,9 +62,10 @@ var thisHost = sync.OnceValue(func() string {
 	return strings.NewReplacer("/", "_", "\x00", "_").Replace(h)
 })
 
-// removeStaleTemps removes the temp files in d (a folder's tmp/) that a
-// process of this host left when it died: one killed while writing a
-// message, before the message was moved into place. Files of live
+// removeStaleTemps removes the temp files and stage directories in d (a
+// folder's tmp/) that a process of this host left when it died: one
+// killed while writing a message, before the message was moved into
+// place. Files of live
 // processes and of other hosts (a store shared over NFS) are left.
 func removeStaleTemps(d dir) {
 	names, err := d.names()
@@ -86,7 +87,7 @@ func removeStaleTemps(d dir) {
 		if err != nil || pid <= 0 || pid == os.Getpid() || unix.Kill(pid, 0) != unix.ESRCH {
 			continue
 		}
-		unix.Unlinkat(d.fd, n, 0)
+		d.removeTree(n) // a temp file, or a restore's stage (see Assembly)
 	}
 }
 
@@ -124,6 +125,7 @@ func (t *tempFile) write(r io.Reader, mtime int64, o Owner, durable bool) (int64
 func (t *tempFile) place(d dir, name string, syncLater bool) error {
 	err := moveNoReplace(t.in, t.name, d, name)
 	if err == nil {
+		t.kept = true // nothing left to remove
 		if syncLater {
 			return nil
 		}

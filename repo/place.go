@@ -38,3 +38,21 @@ func errOtherParts(h archive.Hash) error {
 func errNestedParts(p archive.Hash) error {
 	return fmt.Errorf("blob %x: a part that has parts: %w", p[:8], archive.ErrCorrupt)
 }
+
+// BlobPlaces is BlobPlace of many blobs, looked up in the index's order
+// in one transaction: each block of the index is read once, not once per
+// blob (a restore looks up every blob of a batch of folders).
+func (r *Repo) BlobPlaces(hs []archive.Hash) (nums []uint32, locs []archive.Location, parts [][]archive.Hash, errs []error) {
+	recs, errs := r.Catalog.Blobs(hs)
+	nums, locs, parts = make([]uint32, len(hs)), make([]archive.Location, len(hs)), make([][]archive.Hash, len(hs))
+	for i, b := range recs {
+		switch {
+		case errs[i] != nil:
+		case len(b.Parts) > 0 && archive.PartsHash(b.Parts...) != hs[i]:
+			errs[i] = errOtherParts(hs[i])
+		default:
+			nums[i], locs[i], parts[i] = b.Archive, b.Loc, b.Parts
+		}
+	}
+	return nums, locs, parts, errs
+}

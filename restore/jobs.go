@@ -20,7 +20,10 @@ type Catalog interface {
 	Controls(id index.ListingID) ([]archive.File, error)
 }
 
-var _ Catalog = (*repo.Repo)(nil)
+var (
+	_ Catalog = (*repo.Repo)(nil)
+	_ placer  = (*repo.Repo)(nil)
+)
 
 // JobsFromCatalog lists what a scope restores from the repository, as of
 // the latest snapshot of each user taken at or before at (0: the latest).
@@ -45,7 +48,7 @@ func JobsFromCatalog(c Catalog, sc Scope, at int64) ([]Job, error) {
 			if sc.User != "" && u.Name != sc.User {
 				continue
 			}
-			folders, err := catalogFolders(c, u)
+			folders, listings, err := catalogFolders(c, u)
 			if err != nil {
 				return nil, err
 			}
@@ -53,7 +56,7 @@ func JobsFromCatalog(c Catalog, sc Scope, at int64) ([]Job, error) {
 			if err != nil {
 				return nil, err
 			}
-			jobs = append(jobs, Job{User: u.Name, Folders: sel, Message: msg, Snapshot: u.Time})
+			jobs = append(jobs, Job{User: u.Name, Folders: sel, Message: msg, Snapshot: u.Time, load: loader(c, listings)})
 		}
 	}
 	if len(jobs) == 0 {
@@ -62,35 +65,50 @@ func JobsFromCatalog(c Catalog, sc Scope, at int64) ([]Job, error) {
 	return jobs, nil
 }
 
-// catalogFolders loads a user's folders with their messages and control
-// files, in the archive's terms.
-func catalogFolders(c Catalog, u index.User) ([]*archive.Folder, error) {
+// catalogFolders lists a user's folders in the archive's terms, without
+// their messages and control files: Run loads those (loader) one folder
+// at a time, so that a restore of a whole store holds the listings of the
+// folders it is writing, not of every folder.
+func catalogFolders(c Catalog, u index.User) ([]*archive.Folder, map[*archive.Folder]index.ListingID, error) {
 	folders, err := c.Folders(u.Server, u.Group, u.Name, u.Time)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]*archive.Folder, 0, len(folders))
+	listings := make(map[*archive.Folder]index.ListingID, len(folders))
 	for _, f := range folders {
-		msgs, err := c.Messages(f.Listing)
-		if err != nil {
-			return nil, err
-		}
-		files, err := c.Controls(f.Listing)
-		if err != nil {
-			return nil, err
-		}
-		af := &archive.Folder{
+		out = append(out, &archive.Folder{
 			User: u.Name, Name: f.Name, Dir: f.Dir, UIDValidity: f.UIDValidity, NextUID: f.NextUID, GUID: f.GUID,
 			Keywords: f.Keywords, Mode: f.Mode, OwnerUID: f.OwnerUID, OwnerGID: f.OwnerGID,
-			CurMtime: f.CurMtime, NewMtime: f.NewMtime, Files: files,
+			CurMtime: f.CurMtime, NewMtime: f.NewMtime,
+		})
+		listings[out[len(out)-1]] = f.Listing
+	}
+	return out, listings, nil
+}
+
+// loader returns what gives a folder of catalogFolders its messages and
+// control files, in a copy: the Job keeps the folder without them.
+func loader(c Catalog, listings map[*archive.Folder]index.ListingID) func(*archive.Folder) (*archive.Folder, error) {
+	return func(f *archive.Folder) (*archive.Folder, error) {
+		id := listings[f]
+		msgs, err := c.Messages(id)
+		if err != nil {
+			return nil, err
 		}
+		files, err := c.Controls(id)
+		if err != nil {
+			return nil, err
+		}
+		lf := *f
+		lf.Files = files
+		lf.Messages = make([]archive.Message, 0, len(msgs))
 		for _, m := range msgs {
-			af.Messages = append(af.Messages, archive.Message{Subdir: m.Subdir, Name: m.Name, Size: m.Size, Mtime: m.Mtime,
+			lf.Messages = append(lf.Messages, archive.Message{Subdir: m.Subdir, Name: m.Name, Size: m.Size, Mtime: m.Mtime,
 				Mode: m.Mode, UID: m.UID, Blob: m.Blob, Link: m.Link, Nlink: m.Nlink})
 		}
-		out = append(out, af)
+		return &lf, nil
 	}
-	return out, nil
 }
 
 // ErrIncremental means an archive read on its own lacks what a restore

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mailvault/mailvault/archive"
 	"github.com/mailvault/mailvault/maildir"
@@ -77,14 +78,16 @@ func writeBatch(batch []recreation, blobs Blobs) *written {
 		t.Batch()
 		w.targets, w.open = append(w.targets, t), append(w.open, i)
 	}
-	// Planning looks every blob up in the index: several folders at once.
+	// Planning looks every blob up in the index: all of the batch at
+	// once if blobs can, else several folders at once.
+	where := lookUp(batch, w.open, blobs)
 	var mu sync.Mutex // guards w's counts and errs while the workers run
 	perFolder := make([][]piece, len(w.targets))
 	parallel(len(w.targets), func(ti int) {
 		i, t := w.open[ti], w.targets[ti]
 		for j := range batch[i].f.Messages {
 			m := &batch[i].f.Messages[j]
-			ps, err := assemble(t, i, m, blobs)
+			ps, err := assemble(t, i, m, where)
 			perFolder[ti] = append(perFolder[ti], ps...)
 			if err == nil {
 				continue
@@ -185,8 +188,74 @@ func (w *written) report(opt Options, res *Result) {
 	}
 }
 
+// placeFunc is Blobs.BlobPlace.
+type placeFunc func(h archive.Hash) (num uint32, loc archive.Location, parts []archive.Hash, err error)
+
+// placer is what the repository's Blobs also does: BlobPlace of many
+// blobs in one look-up, in the index's order.
+type placer interface {
+	BlobPlaces(hs []archive.Hash) (nums []uint32, locs []archive.Location, parts [][]archive.Hash, errs []error)
+}
+
+// place is a blob's answer of BlobPlaces.
+type place struct {
+	num   uint32
+	loc   archive.Location
+	parts []archive.Hash
+	err   error
+}
+
+// lookUp returns where the blobs of the batch's open folders lie: looked
+// up all at once (and the parts that listings do not name, in a second
+// look-up) when blobs is a placer, else one by one.
+func lookUp(batch []recreation, open []int, blobs Blobs) placeFunc {
+	pl, ok := blobs.(placer)
+	if !ok {
+		return blobs.BlobPlace
+	}
+	places := map[archive.Hash]place{}
+	var todo []archive.Hash
+	want := func(h archive.Hash) {
+		if _, ok := places[h]; !ok {
+			places[h] = place{}
+			todo = append(todo, h)
+		}
+	}
+	for _, i := range open {
+		for _, m := range batch[i].f.Messages {
+			if m.LeftOut() {
+				continue
+			}
+			if len(m.Parts) == 0 {
+				want(m.Blob)
+			}
+			for _, p := range m.Parts {
+				want(p)
+			}
+		}
+	}
+	for len(todo) > 0 {
+		hs := todo
+		todo = nil
+		nums, locs, parts, errs := pl.BlobPlaces(hs)
+		for k, h := range hs {
+			places[h] = place{nums[k], locs[k], parts[k], errs[k]}
+			for _, p := range parts[k] {
+				want(p) // a message in parts its listing does not name
+			}
+		}
+	}
+	return func(h archive.Hash) (uint32, archive.Location, []archive.Hash, error) {
+		p, ok := places[h]
+		if !ok {
+			return blobs.BlobPlace(h)
+		}
+		return p.num, p.loc, p.parts, p.err
+	}
+}
+
 // assemble claims a message's name in the target and lists its pieces.
-func assemble(t *maildir.Target, folder int, m *archive.Message, blobs Blobs) ([]piece, error) {
+func assemble(t *maildir.Target, folder int, m *archive.Message, blobPlace placeFunc) ([]piece, error) {
 	if m.LeftOut() {
 		return nil, ErrLeftOut
 	}
@@ -203,7 +272,7 @@ func assemble(t *maildir.Target, folder int, m *archive.Message, blobs Blobs) ([
 	}
 	if len(parts) == 0 {
 		// One blob, or a message stored in parts the listing does not name.
-		num, loc, sub, err := blobs.BlobPlace(m.Blob)
+		num, loc, sub, err := blobPlace(m.Blob)
 		if err != nil {
 			return nil, err
 		}
@@ -213,7 +282,7 @@ func assemble(t *maildir.Target, folder int, m *archive.Message, blobs Blobs) ([
 		parts = sub
 	}
 	for _, p := range parts {
-		num, loc, sub, err := blobs.BlobPlace(p)
+		num, loc, sub, err := blobPlace(p)
 		switch {
 		case err != nil:
 			return nil, err
@@ -232,23 +301,21 @@ func assemble(t *maildir.Target, folder int, m *archive.Message, blobs Blobs) ([
 }
 
 // parallel calls do(0) … do(n-1) from several goroutines, in order of
-// start.
+// start. Each takes the next k itself: handing every k over a channel
+// woke a goroutine per piece, and the scheduler's spinning for them cost
+// more system time than the writes.
 func parallel(n int, do func(k int)) {
-	next := make(chan int)
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(writers, n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for k := range next {
+			for k := int(next.Add(1) - 1); k < n; k = int(next.Add(1) - 1) {
 				do(k)
 			}
 		}()
 	}
-	for k := range n {
-		next <- k
-	}
-	close(next)
 	wg.Wait()
 }
 

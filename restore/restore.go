@@ -38,6 +38,11 @@ import (
 // a third more system time spinning on it than 2).
 const writers = 4
 
+// FramesInUse is how many decoded frames a restore's reads need kept:
+// a batch's pieces are read in the order they lie in the archives, so
+// each writer is in one frame and the next is about to be.
+const FramesInUse = 2 * writers
+
 // Blobs gives the bytes of a message by its hash; it is called from
 // several goroutines at once.
 type Blobs interface {
@@ -75,6 +80,9 @@ type Job struct {
 	// Snapshot, if set, is when the folders were backed up (unix ns), for
 	// problems.
 	Snapshot int64
+	// load, if set, gives a folder of Folders with its messages and control
+	// files, which Folders lack (JobsFromCatalog).
+	load func(*archive.Folder) (*archive.Folder, error)
 }
 
 // Result counts what a restore did.
@@ -142,6 +150,7 @@ func Run(opt Options, jobs []Job, blobs Blobs) (*Result, error) {
 			continue
 		}
 		for _, f := range j.Folders {
+			var err error
 			res.Folders++
 			name := f.Name
 			if opt.ToFolder != "" {
@@ -151,6 +160,12 @@ func Run(opt Options, jobs []Job, blobs Blobs) (*Result, error) {
 				}
 			}
 			object := archive.QuoteName(user) + " folder " + archive.QuoteName(name)
+			if j.load != nil {
+				if f, err = j.load(f); err != nil {
+					res.Problems = append(res.Problems, opt.folderProblem(object, j.Snapshot, err))
+					continue
+				}
+			}
 			// Names that would climb out of the target are refused before
 			// anything is written.
 			if err := archive.CheckFolder(f); err != nil {

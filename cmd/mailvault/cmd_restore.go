@@ -87,6 +87,9 @@ func runRestore(e *env, rf *restoreFlags, args []string) error {
 			return err
 		}
 		defer r.Close()
+		// A restore reads the pieces of a batch in the order they lie in
+		// the archives: a frame is needed while the writers are in it.
+		r.SetCachedFrames(restore.FramesInUse)
 		if jobs, err = restore.JobsFromCatalog(r, sc, at); err != nil {
 			return err
 		}
