@@ -97,8 +97,9 @@ func (g *groupRun) openPrior() (closeAll func()) {
 		g.warn(l.ArchivePath(name), fmt.Errorf("%w; every folder is read again", err))
 	}
 	g.orig = &origins{l: l, snaps: g.st.snaps[g.group]}
+	b := g.base
 	return func() {
-		g.base.close()
+		b.close()
 		g.orig.close()
 	}
 }
@@ -126,7 +127,7 @@ func (g *groupRun) write(out io.Writer, spool string, users []maildir.User) erro
 		return err
 	}
 	g.w = w
-	la := startLookahead(users, g.base != nil)
+	la := startLookahead(users, g.base != nil, g.base, g.orig)
 	defer la.close()
 	for i, u := range users {
 		if err := g.user(u, la.take(i)); err != nil {
@@ -146,10 +147,17 @@ func (g *groupRun) write(out io.Writer, spool string, users []maildir.User) erro
 // them if ahead is not nil. Only a failure of the archive itself is
 // returned; problems with the store are recorded.
 func (g *groupRun) user(u maildir.User, ahead *lookedAhead) error {
-	prior, err := g.base.user(u.ID)
+	var prior map[string]*priorFolder
+	var err error
+	if ahead != nil {
+		prior, err = ahead.prior, ahead.baseErr
+	} else {
+		prior, err = g.base.user(u.ID)
+	}
 	if err != nil {
+		// The base is closed with the run (openPrior): the lookahead
+		// may have it still.
 		g.warn(g.opt.Repo.ArchivePath(g.st.bases[g.group]), fmt.Errorf("%w; the rest is read from the store", err))
-		g.base.close()
 		g.base, prior = nil, nil
 	}
 	var dirs []maildir.FolderDir
@@ -200,7 +208,7 @@ func (ur *userRun) probe(fd maildir.FolderDir) (*maildir.Folder, []error) {
 			return p.f, p.errs
 		}
 	}
-	return maildir.ProbeFolder(ur.u.Root, fd)
+	return maildir.ProbeFolder(ur.u.Root, fd, knownControls(ur.prior[fd.Name], ur.g.base.time))
 }
 
 // folder backs up one folder; nil if it cannot be read at all.

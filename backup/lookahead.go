@@ -30,6 +30,11 @@ type lookedAhead struct {
 	dirs   []maildir.FolderDir
 	err    error
 	probes map[string]probed // by folder directory; nil when not probing
+
+	// The user's folders in the base snapshot, each resolved (origins),
+	// and the error that ended reading the base, if it ended here.
+	prior   map[string]*priorFolder
+	baseErr error
 }
 
 type probed struct {
@@ -39,8 +44,11 @@ type probed struct {
 
 // startLookahead lists the folders of users in the background, and with
 // probe set probes each (maildir.ProbeFolder), for a run that has a base
-// snapshot to compare them with.
-func startLookahead(users []maildir.User, probe bool) *lookahead {
+// snapshot to compare them with. It reads each user's folders in the base
+// b (if not nil; in one pass and one goroutine, as a base is read),
+// resolves them with orig, and gives each probe the control files the base
+// has of the folder.
+func startLookahead(users []maildir.User, probe bool, b *base, orig *origins) *lookahead {
 	la := &lookahead{
 		results: make([]chan *lookedAhead, len(users)),
 		window:  make(chan struct{}, lookaheadUsers),
@@ -49,8 +57,18 @@ func startLookahead(users []maildir.User, probe bool) *lookahead {
 	for i := range la.results {
 		la.results[i] = make(chan *lookedAhead, 1)
 	}
-	next := make(chan int)
-	go func() {
+	type job struct {
+		i  int
+		la *lookedAhead
+	}
+	next := make(chan job)
+	var baseTime int64
+	if b != nil {
+		baseTime = b.time
+	}
+	la.wg.Add(1)
+	go func() { // the only reader of b and orig until la.close
+		defer la.wg.Done()
 		defer close(next)
 		for i := range users {
 			select {
@@ -58,8 +76,18 @@ func startLookahead(users []maildir.User, probe bool) *lookahead {
 			case <-la.stop:
 				return
 			}
+			r := &lookedAhead{}
+			if b != nil {
+				r.prior, r.baseErr = b.user(users[i].ID)
+				if r.baseErr != nil {
+					r.prior, b = nil, nil // the rest is read from the store
+				}
+				for _, pf := range r.prior {
+					orig.resolve(pf) // an error is kept in pf for the run to tell
+				}
+			}
 			select {
-			case next <- i:
+			case next <- job{i, r}:
 			case <-la.stop:
 				return
 			}
@@ -69,25 +97,40 @@ func startLookahead(users []maildir.User, probe bool) *lookahead {
 		la.wg.Add(1)
 		go func() {
 			defer la.wg.Done()
-			for i := range next {
-				la.results[i] <- look(users[i], probe)
+			for j := range next {
+				look(users[j.i], j.la, probe, baseTime)
+				la.results[j.i] <- j.la
 			}
 		}()
 	}
 	return la
 }
 
-func look(u maildir.User, probe bool) *lookedAhead {
-	dirs, err := maildir.ListFolders(u.Root)
-	r := &lookedAhead{dirs: dirs, err: err}
-	if probe && err == nil {
-		r.probes = make(map[string]probed, len(dirs))
-		for _, fd := range dirs {
-			f, errs := maildir.ProbeFolder(u.Root, fd)
+func look(u maildir.User, r *lookedAhead, probe bool, baseTime int64) {
+	r.dirs, r.err = maildir.ListFolders(u.Root)
+	if probe && r.err == nil {
+		r.probes = make(map[string]probed, len(r.dirs))
+		for _, fd := range r.dirs {
+			f, errs := maildir.ProbeFolder(u.Root, fd, knownControls(r.prior[fd.Name], baseTime))
 			r.probes[fd.Dir] = probed{f, errs}
 		}
 	}
-	return r
+}
+
+// knownControls returns the control files of a folder in the base
+// snapshot whose mtimes are old enough to be trusted (racyMtime), for
+// ProbeFolder not to read them again.
+func knownControls(pf *priorFolder, baseTime int64) []maildir.ControlFile {
+	if pf == nil || pf.whole == nil {
+		return nil
+	}
+	var out []maildir.ControlFile
+	for _, f := range pf.whole.Files {
+		if baseTime-f.Mtime >= racyMtime {
+			out = append(out, maildir.ControlFile{Name: f.Name, Mode: f.Mode, Mtime: f.Mtime, Data: f.Data})
+		}
+	}
+	return out
 }
 
 // take returns what was found of the i-th user; users are taken in order.

@@ -117,6 +117,7 @@ type priorFolder struct {
 	index uint32
 
 	origin, whole *archive.Folder // set by origins.resolve
+	resolveErr    error           // or why they cannot be
 }
 
 // originRef is where a new record of this folder that is told as a change
@@ -191,8 +192,8 @@ type origins struct {
 // against (pf itself when it is whole), and pf.whole, the folder as pf
 // tells it.
 func (o *origins) resolve(pf *priorFolder) error {
-	if pf.whole != nil {
-		return nil
+	if pf.whole != nil || pf.resolveErr != nil {
+		return pf.resolveErr
 	}
 	if pf.Origin == 0 {
 		pf.origin, pf.whole = pf.Folder, pf.Folder
@@ -200,6 +201,7 @@ func (o *origins) resolve(pf *priorFolder) error {
 	}
 	f, err := o.read(pf)
 	if err != nil {
+		pf.resolveErr = err
 		return err
 	}
 	pf.origin, pf.whole = f, pf.Apply(f)
