@@ -30,6 +30,7 @@ type lookedAhead struct {
 	dirs   []maildir.FolderDir
 	err    error
 	probes map[string]probed // by folder directory; nil when not probing
+	scans  map[string]probed // folders that changed, listed (ScanFolderNew)
 
 	// The user's folders in the base snapshot, each resolved (origins),
 	// and the error that ended reading the base, if it ended here.
@@ -47,8 +48,12 @@ type probed struct {
 // snapshot to compare them with. It reads each user's folders in the base
 // b (if not nil; in one pass and one goroutine, as a base is read),
 // resolves them with orig, and gives each probe the control files the base
-// has of the folder.
-func startLookahead(users []maildir.User, probe bool, b *base, orig *origins) *lookahead {
+// has of the folder. A folder the probe finds changed, or that the base
+// does not have, is listed ahead too, taking cur/ from the base as the run
+// would (knownCur, with the blobs of st): on a cold cache a delivery costs
+// the listing of new/ and the files' inodes, small reads that the run
+// would otherwise wait for one folder at a time.
+func startLookahead(users []maildir.User, probe bool, b *base, orig *origins, st *state) *lookahead {
 	la := &lookahead{
 		results: make([]chan *lookedAhead, len(users)),
 		window:  make(chan struct{}, lookaheadUsers),
@@ -98,7 +103,7 @@ func startLookahead(users []maildir.User, probe bool, b *base, orig *origins) *l
 		go func() {
 			defer la.wg.Done()
 			for j := range next {
-				look(users[j.i], j.la, probe, baseTime)
+				look(users[j.i], j.la, probe, baseTime, st)
 				la.results[j.i] <- j.la
 			}
 		}()
@@ -106,13 +111,27 @@ func startLookahead(users []maildir.User, probe bool, b *base, orig *origins) *l
 	return la
 }
 
-func look(u maildir.User, r *lookedAhead, probe bool, baseTime int64) {
+func look(u maildir.User, r *lookedAhead, probe bool, baseTime int64, st *state) {
 	r.dirs, r.err = maildir.ListFolders(u.Root)
-	if probe && r.err == nil {
-		r.probes = make(map[string]probed, len(r.dirs))
-		for _, fd := range r.dirs {
-			f, errs := maildir.ProbeFolder(u.Root, fd, knownControls(r.prior[fd.Name], baseTime))
-			r.probes[fd.Dir] = probed{f, errs}
+	if !probe || r.err != nil {
+		return
+	}
+	r.probes = make(map[string]probed, len(r.dirs))
+	r.scans = map[string]probed{}
+	for _, fd := range r.dirs {
+		pf := r.prior[fd.Name]
+		f, errs := maildir.ProbeFolder(u.Root, fd, knownControls(pf, baseTime))
+		r.probes[fd.Dir] = probed{f, errs}
+		if f == nil || st == nil {
+			continue // the run finds out again
+		}
+		if pf == nil || pf.whole == nil || pf.CurMtime != f.CurMtime || pf.NewMtime != f.NewMtime {
+			var cur int64
+			if pf != nil {
+				cur = knownCur(pf, baseTime, st.stored)
+			}
+			f, errs := maildir.ScanFolderNew(u.Root, fd, cur)
+			r.scans[fd.Dir] = probed{f, errs}
 		}
 	}
 }
