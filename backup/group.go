@@ -97,8 +97,9 @@ func (g *groupRun) openPrior() (closeAll func()) {
 		g.warn(l.ArchivePath(name), fmt.Errorf("%w; every folder is read again", err))
 	}
 	g.orig = &origins{l: l, snaps: g.st.snaps[g.group]}
+	b := g.base
 	return func() {
-		g.base.close()
+		b.close()
 		g.orig.close()
 	}
 }
@@ -126,7 +127,7 @@ func (g *groupRun) write(out io.Writer, spool string, users []maildir.User) erro
 		return err
 	}
 	g.w = w
-	la := startLookahead(users, g.base != nil)
+	la := startLookahead(users, g.base != nil, g.base, g.orig, g.st)
 	defer la.close()
 	for i, u := range users {
 		if err := g.user(u, la.take(i)); err != nil {
@@ -146,10 +147,17 @@ func (g *groupRun) write(out io.Writer, spool string, users []maildir.User) erro
 // them if ahead is not nil. Only a failure of the archive itself is
 // returned; problems with the store are recorded.
 func (g *groupRun) user(u maildir.User, ahead *lookedAhead) error {
-	prior, err := g.base.user(u.ID)
+	var prior map[string]*priorFolder
+	var err error
+	if ahead != nil {
+		prior, err = ahead.prior, ahead.baseErr
+	} else {
+		prior, err = g.base.user(u.ID)
+	}
 	if err != nil {
+		// The base is closed with the run (openPrior): the lookahead
+		// may have it still.
 		g.warn(g.opt.Repo.ArchivePath(g.st.bases[g.group]), fmt.Errorf("%w; the rest is read from the store", err))
-		g.base.close()
 		g.base, prior = nil, nil
 	}
 	var dirs []maildir.FolderDir
@@ -200,7 +208,17 @@ func (ur *userRun) probe(fd maildir.FolderDir) (*maildir.Folder, []error) {
 			return p.f, p.errs
 		}
 	}
-	return maildir.ProbeFolder(ur.u.Root, fd)
+	return maildir.ProbeFolder(ur.u.Root, fd, knownControls(ur.prior[fd.Name], ur.g.base.time))
+}
+
+// scan lists a folder, or returns the listing the lookahead made of it.
+func (ur *userRun) scan(fd maildir.FolderDir, prev *priorFolder) (*maildir.Folder, []error) {
+	if ur.ahead != nil {
+		if s, ok := ur.ahead.scans[fd.Dir]; ok {
+			return s.f, s.errs
+		}
+	}
+	return maildir.ScanFolderNew(ur.u.Root, fd, ur.knownCur(prev))
 }
 
 // folder backs up one folder; nil if it cannot be read at all.
@@ -230,7 +248,7 @@ func (ur *userRun) folder(fd maildir.FolderDir) (*archive.Folder, error) {
 			return af, nil
 		}
 	}
-	f, errs := maildir.ScanFolderNew(ur.u.Root, fd, ur.knownCur(prev))
+	f, errs := ur.scan(fd, prev)
 	for _, err := range errs {
 		if f == nil && errors.Is(err, maildir.ErrVanished) {
 			g.FoldersVanished++ // deleted meanwhile: nothing is lost
@@ -272,11 +290,20 @@ func (ur *userRun) folder(fd maildir.FolderDir) (*archive.Folder, error) {
 // base snapshot to be trusted, or a message of cur/ whose bytes are not
 // all stored (left out by a size limit, say), which must be read.
 func (ur *userRun) knownCur(prev *priorFolder) int64 {
-	if prev == nil || prev.CurMtime == 0 || ur.g.base.time-prev.CurMtime < racyMtime {
+	if prev == nil {
+		return 0
+	}
+	return knownCur(prev, ur.g.base.time, ur.g.stored)
+}
+
+// knownCur is userRun.knownCur for a resolved folder of the base taken at
+// baseTime, with stored telling whether a message's bytes are stored.
+func knownCur(prev *priorFolder, baseTime int64, stored func(*archive.Message) bool) int64 {
+	if prev.whole == nil || prev.CurMtime == 0 || baseTime-prev.CurMtime < racyMtime {
 		return 0
 	}
 	for i := range prev.whole.Messages {
-		if m := &prev.whole.Messages[i]; m.Subdir == "cur" && !ur.g.stored(m) {
+		if m := &prev.whole.Messages[i]; m.Subdir == "cur" && !stored(m) {
 			return 0
 		}
 	}
@@ -384,13 +411,29 @@ func changedFiles(files, origin []archive.File) []archive.File {
 	return out
 }
 
-// stored reports whether every blob of a message is in the repository.
+// stored reports whether every blob of a message is in the repository
+// or the archive being written.
 func (g *groupRun) stored(m *archive.Message) bool {
 	if m.LeftOut() {
 		return false // a folder with such a message is read again, and it is stored
 	}
 	for _, h := range m.Blobs() {
 		if !g.st.has(h) && (g.w == nil || !g.w.HasBlob(h)) {
+			return false
+		}
+	}
+	return true
+}
+
+// stored reports whether every blob of a message is in the repository's
+// archives, as the run found them; unlike groupRun.stored it is safe to
+// call beside the run.
+func (st *state) stored(m *archive.Message) bool {
+	if m.LeftOut() {
+		return false
+	}
+	for _, h := range m.Blobs() {
+		if !st.has(h) {
 			return false
 		}
 	}

@@ -30,6 +30,12 @@ type lookedAhead struct {
 	dirs   []maildir.FolderDir
 	err    error
 	probes map[string]probed // by folder directory; nil when not probing
+	scans  map[string]probed // folders that changed, listed (ScanFolderNew)
+
+	// The user's folders in the base snapshot, each resolved (origins),
+	// and the error that ended reading the base, if it ended here.
+	prior   map[string]*priorFolder
+	baseErr error
 }
 
 type probed struct {
@@ -39,8 +45,15 @@ type probed struct {
 
 // startLookahead lists the folders of users in the background, and with
 // probe set probes each (maildir.ProbeFolder), for a run that has a base
-// snapshot to compare them with.
-func startLookahead(users []maildir.User, probe bool) *lookahead {
+// snapshot to compare them with. It reads each user's folders in the base
+// b (if not nil; in one pass and one goroutine, as a base is read),
+// resolves them with orig, and gives each probe the control files the base
+// has of the folder. A folder the probe finds changed, or that the base
+// does not have, is listed ahead too, taking cur/ from the base as the run
+// would (knownCur, with the blobs of st): on a cold cache a delivery costs
+// the listing of new/ and the files' inodes, small reads that the run
+// would otherwise wait for one folder at a time.
+func startLookahead(users []maildir.User, probe bool, b *base, orig *origins, st *state) *lookahead {
 	la := &lookahead{
 		results: make([]chan *lookedAhead, len(users)),
 		window:  make(chan struct{}, lookaheadUsers),
@@ -49,8 +62,18 @@ func startLookahead(users []maildir.User, probe bool) *lookahead {
 	for i := range la.results {
 		la.results[i] = make(chan *lookedAhead, 1)
 	}
-	next := make(chan int)
-	go func() {
+	type job struct {
+		i  int
+		la *lookedAhead
+	}
+	next := make(chan job)
+	var baseTime int64
+	if b != nil {
+		baseTime = b.time
+	}
+	la.wg.Add(1)
+	go func() { // the only reader of b and orig until la.close
+		defer la.wg.Done()
 		defer close(next)
 		for i := range users {
 			select {
@@ -58,8 +81,18 @@ func startLookahead(users []maildir.User, probe bool) *lookahead {
 			case <-la.stop:
 				return
 			}
+			r := &lookedAhead{}
+			if b != nil {
+				r.prior, r.baseErr = b.user(users[i].ID)
+				if r.baseErr != nil {
+					r.prior, b = nil, nil // the rest is read from the store
+				}
+				for _, pf := range r.prior {
+					orig.resolve(pf) // an error is kept in pf for the run to tell
+				}
+			}
 			select {
-			case next <- i:
+			case next <- job{i, r}:
 			case <-la.stop:
 				return
 			}
@@ -69,25 +102,54 @@ func startLookahead(users []maildir.User, probe bool) *lookahead {
 		la.wg.Add(1)
 		go func() {
 			defer la.wg.Done()
-			for i := range next {
-				la.results[i] <- look(users[i], probe)
+			for j := range next {
+				look(users[j.i], j.la, probe, baseTime, st)
+				la.results[j.i] <- j.la
 			}
 		}()
 	}
 	return la
 }
 
-func look(u maildir.User, probe bool) *lookedAhead {
-	dirs, err := maildir.ListFolders(u.Root)
-	r := &lookedAhead{dirs: dirs, err: err}
-	if probe && err == nil {
-		r.probes = make(map[string]probed, len(dirs))
-		for _, fd := range dirs {
-			f, errs := maildir.ProbeFolder(u.Root, fd)
-			r.probes[fd.Dir] = probed{f, errs}
+func look(u maildir.User, r *lookedAhead, probe bool, baseTime int64, st *state) {
+	r.dirs, r.err = maildir.ListFolders(u.Root)
+	if !probe || r.err != nil {
+		return
+	}
+	r.probes = make(map[string]probed, len(r.dirs))
+	r.scans = map[string]probed{}
+	for _, fd := range r.dirs {
+		pf := r.prior[fd.Name]
+		f, errs := maildir.ProbeFolder(u.Root, fd, knownControls(pf, baseTime))
+		r.probes[fd.Dir] = probed{f, errs}
+		if f == nil || st == nil {
+			continue // the run finds out again
+		}
+		if pf == nil || pf.whole == nil || pf.CurMtime != f.CurMtime || pf.NewMtime != f.NewMtime {
+			var cur int64
+			if pf != nil {
+				cur = knownCur(pf, baseTime, st.stored)
+			}
+			f, errs := maildir.ScanFolderNew(u.Root, fd, cur)
+			r.scans[fd.Dir] = probed{f, errs}
 		}
 	}
-	return r
+}
+
+// knownControls returns the control files of a folder in the base
+// snapshot whose mtimes are old enough to be trusted (racyMtime), for
+// ProbeFolder not to read them again.
+func knownControls(pf *priorFolder, baseTime int64) []maildir.ControlFile {
+	if pf == nil || pf.whole == nil {
+		return nil
+	}
+	var out []maildir.ControlFile
+	for _, f := range pf.whole.Files {
+		if baseTime-f.Mtime >= racyMtime {
+			out = append(out, maildir.ControlFile{Name: f.Name, Mode: f.Mode, Mtime: f.Mtime, Data: f.Data})
+		}
+	}
+	return out
 }
 
 // take returns what was found of the i-th user; users are taken in order.

@@ -23,7 +23,7 @@ func TestLookaheadInOrder(t *testing.T) {
 		}
 		users = append(users, maildir.User{ID: id, Root: filepath.Join(s.root, id, "Maildir")})
 	}
-	la := startLookahead(users, true)
+	la := startLookahead(users, true, nil, nil, nil)
 	for i, u := range users {
 		r := la.take(i)
 		want := 1 + (i+1)%2
@@ -42,7 +42,7 @@ func TestLookaheadInOrder(t *testing.T) {
 	}
 	la.close()
 
-	early := startLookahead(users, false)
+	early := startLookahead(users, false, nil, nil, nil)
 	early.take(0)
 	early.close() // must not wait for users nobody takes
 }

@@ -16,7 +16,12 @@ import (
 // a backup neither waits for nor disturbs the process that holds the index
 // (a running mount), and runs of different groups go on side by side.
 type state struct {
-	known []archive.Hash              // blobs in the repository's archives, sorted, each once
+	known []archive.Hash // blobs in the repository's archives, sorted, each once
+	// first[p] is the index in known of the first hash whose first two
+	// bytes are at least p (nil when known is empty): hashes are uniform,
+	// so a lookup searches a bucket of a few, not all of them. A no-change
+	// run looks up every blob of the base snapshot.
+	first []int32
 	bases map[string]string           // group → archive of its last complete snapshot
 	snaps map[string]map[int64]string // group → snapshot time → archive, of the server
 }
@@ -65,11 +70,34 @@ func loadState(l repo.Layout, server string) (*state, []repo.Problem) {
 	// comparisons.
 	slices.SortFunc(st.known, func(a, b archive.Hash) int { return bytes.Compare(a[:], b[:]) })
 	st.known = slices.Clip(slices.Compact(st.known))
+	st.indexKnown()
 	return st, problems
 }
 
+func bucketOf(h archive.Hash) int { return int(h[0])<<8 | int(h[1]) }
+
+func (st *state) indexKnown() {
+	if len(st.known) == 0 {
+		return
+	}
+	st.first = make([]int32, 1<<16+1)
+	j := 0
+	for p := range 1 << 16 {
+		for j < len(st.known) && bucketOf(st.known[j]) < p {
+			j++
+		}
+		st.first[p] = int32(j)
+	}
+	st.first[1<<16] = int32(len(st.known))
+}
+
 func (st *state) has(h archive.Hash) bool {
-	_, ok := slices.BinarySearchFunc(st.known, h, func(a, b archive.Hash) int { return bytes.Compare(a[:], b[:]) })
+	known := st.known
+	if st.first != nil {
+		p := bucketOf(h)
+		known = known[st.first[p]:st.first[p+1]]
+	}
+	_, ok := slices.BinarySearchFunc(known, h, func(a, b archive.Hash) int { return bytes.Compare(a[:], b[:]) })
 	return ok
 }
 
@@ -89,6 +117,7 @@ type priorFolder struct {
 	index uint32
 
 	origin, whole *archive.Folder // set by origins.resolve
+	resolveErr    error           // or why they cannot be
 }
 
 // originRef is where a new record of this folder that is told as a change
@@ -163,8 +192,8 @@ type origins struct {
 // against (pf itself when it is whole), and pf.whole, the folder as pf
 // tells it.
 func (o *origins) resolve(pf *priorFolder) error {
-	if pf.whole != nil {
-		return nil
+	if pf.whole != nil || pf.resolveErr != nil {
+		return pf.resolveErr
 	}
 	if pf.Origin == 0 {
 		pf.origin, pf.whole = pf.Folder, pf.Folder
@@ -172,6 +201,7 @@ func (o *origins) resolve(pf *priorFolder) error {
 	}
 	f, err := o.read(pf)
 	if err != nil {
+		pf.resolveErr = err
 		return err
 	}
 	pf.origin, pf.whole = f, pf.Apply(f)

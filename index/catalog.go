@@ -22,7 +22,7 @@ import (
 
 // FormatVersion is the version of the key layout. An index of another
 // version is thrown away and rebuilt: it is only a cache.
-const FormatVersion = "mailvault-index 2"
+const FormatVersion = "mailvault-index 3"
 
 var (
 	// ErrLocked means another process holds the index.
@@ -284,6 +284,15 @@ func (c *Catalog) carried(wb *badger.WriteBatch, h archive.Header, f *archive.Fo
 		}
 	}
 	if len(f.Messages) > 0 || len(f.Removed) > 0 || !reflect.DeepEqual(f.Apply(&archive.Folder{Files: controls}).Files, controls) {
+		// A delta is named by the change it stores; a whole listing by
+		// its content.
+		fr, err := c.putDelta(wb, cid, origin, controls, f)
+		if err != nil {
+			return nil, err
+		}
+		if fr != nil {
+			return fr, wb.Set(changeKey(cid), encodeChange(fr))
+		}
 		msgs, err := c.Messages(origin.Listing)
 		if err != nil {
 			return nil, err
@@ -293,8 +302,7 @@ func (c *Catalog) carried(wb *badger.WriteBatch, h archive.Header, f *archive.Fo
 			whole.Messages[i] = archive.Message{Subdir: m.Subdir, Name: m.Name, Size: m.Size, Mtime: m.Mtime,
 				Mode: m.Mode, UID: m.UID, Blob: m.Blob, Link: m.Link, Nlink: m.Nlink}
 		}
-		fr, err := c.putListing(wb, f.Apply(whole))
-		if err != nil {
+		if fr, err = c.putListing(wb, f.Apply(whole)); err != nil {
 			return nil, err
 		}
 		return fr, wb.Set(changeKey(cid), encodeChange(fr))
@@ -411,13 +419,8 @@ func (c *Catalog) putListing(wb *badger.WriteBatch, f *archive.Folder) (*Folder,
 			return nil, err
 		}
 	}
-	// A message stored in parts is found by its hash like any blob.
-	for i := range f.Messages {
-		if m := &f.Messages[i]; len(m.Parts) > 0 {
-			if err := wb.Set(blobKey(m.Blob), encodeBlob(Blob{Parts: m.Parts})); err != nil {
-				return nil, err
-			}
-		}
+	if err := putParts(wb, f.Messages); err != nil {
+		return nil, err
 	}
 	// A marker under the message prefix, so that an empty listing exists too.
 	return fr, wb.Set(listingPrefix(prefixMessage, fr.Listing), nil)
@@ -593,19 +596,17 @@ func (c *Catalog) Folders(server, group, user string, t int64) ([]*Folder, error
 // Messages lists the message files of a listing, cur/ before new/, each
 // sorted by name.
 func (c *Catalog) Messages(id ListingID) ([]Message, error) {
-	prefix := listingPrefix(prefixMessage, id)
 	var out []Message
-	err := c.scan(prefix, func(k, v []byte) error {
-		if len(k) == len(prefix) {
-			return nil // the listing's marker
-		}
-		comps, _, err := splitComps(k[len(prefix):], 2)
-		if err != nil {
+	err := c.db.View(func(txn *badger.Txn) error {
+		return messages(txn, id, func(k, v []byte) error {
+			comps, _, err := splitComps(k, 2)
+			if err != nil {
+				return err
+			}
+			m, err := decodeMessage(comps[0], comps[1], v)
+			out = append(out, m)
 			return err
-		}
-		m, err := decodeMessage(comps[0], comps[1], v)
-		out = append(out, m)
-		return err
+		})
 	})
 	return out, err
 }

@@ -29,8 +29,10 @@
 //	'S' server time group                        archive number, users, folders, messages, bytes
 //	'U' server group user time                   archive number, folders, messages, bytes
 //	'D' server group user time folder            Folder (uidlist fields, owner, listing id)
-//	'M' listing                                  empty: marks that the listing is stored
-//	'M' listing subdir name                      Message (size, mtime, mode, uid, blob, link)
+//	'M' listing                                  marks that the listing is stored: empty when whole,
+//	                                             base listing id and its message count for a delta
+//	'M' listing subdir name                      Message (size, mtime, mode, uid, blob, link);
+//	                                             in a delta, empty when the base's file is removed
 //	'C' listing name                             control file (mode, mtime, bytes)
 //	'B' sha-256                                  Blob (archive number, logical offset, length)
 //	'G' name                                     GoneArchive: an archive that left archives/
@@ -44,4 +46,10 @@
 // A listing id is the first 16 bytes of a sha-256 over the listing's keys
 // and values, so an unchanged folder adds one 'D' key per snapshot and no
 // message keys.
+//
+// A folder told as a small change gets a delta listing, named by its
+// change id: the message keys the change adds or replaces, an empty value
+// for each file it removes, and its control files whole, over the keys
+// of a whole base listing (delta.go). A delta is never of a delta, and
+// holds at most half as many keys as its base; Messages merges the two.
 package index

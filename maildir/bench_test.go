@@ -68,7 +68,7 @@ func BenchmarkScanFolderNew(b *testing.B) {
 func BenchmarkProbeFolder(b *testing.B) {
 	root, _ := benchFolder(b)
 	for b.Loop() {
-		if _, errs := ProbeFolder(root, FolderDir{Name: Inbox}); len(errs) > 0 {
+		if _, errs := ProbeFolder(root, FolderDir{Name: Inbox}, nil); len(errs) > 0 {
 			b.Fatal(errs)
 		}
 	}

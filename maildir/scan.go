@@ -57,7 +57,7 @@ func ScanFolder(root string, fd FolderDir) (*Folder, []error) {
 // The caller must trust curMtime only when it is older than its listing
 // by more than a tick of the file system's clock.
 func ScanFolderNew(root string, fd FolderDir, curMtime int64) (*Folder, []error) {
-	f, problems := probe(root, fd, true, curMtime)
+	f, problems := probe(root, fd, true, curMtime, nil)
 	if f != nil && f.UIDList != nil {
 		for i := range f.Messages {
 			f.Messages[i].UID, _ = f.UIDList.Lookup(baseOf(f.Messages[i].Name))
@@ -78,12 +78,17 @@ func (f *Folder) UIDOf(name string) uint32 {
 
 // ProbeFolder reads what tells whether a folder changed, without listing
 // its messages: the folder directory, the mtimes of cur/ and new/, and the
-// control files. Messages is nil.
-func ProbeFolder(root string, fd FolderDir) (*Folder, []error) {
-	return probe(root, fd, false, 0)
+// control files. Messages is nil. Known are the folder's control files as
+// the caller read them before: one that still has its mode, size and
+// mtime is taken from there, not read again (Dovecot rewrites its files by
+// renaming a new one into place, or appends; both change the mtime). As
+// with ScanFolderNew, the caller must pass only files whose mtime is older
+// than its reading by more than a tick of the file system's clock.
+func ProbeFolder(root string, fd FolderDir, known []ControlFile) (*Folder, []error) {
+	return probe(root, fd, false, 0, known)
 }
 
-func probe(root string, fd FolderDir, list bool, curMtime int64) (*Folder, []error) {
+func probe(root string, fd FolderDir, list bool, curMtime int64, known []ControlFile) (*Folder, []error) {
 	if fd.Dir != "" && (!strings.HasPrefix(fd.Dir, ".") || !safeName(fd.Dir)) {
 		return nil, []error{fmt.Errorf("folder %q: %q is not a folder directory", fd.Name, fd.Dir)}
 	}
@@ -111,7 +116,7 @@ func probe(root string, fd FolderDir, list bool, curMtime int64) (*Folder, []err
 		f.CurMtime, f.NewMtime, problems = subdirMtimes(path)
 	}
 
-	files, errs := readControlFiles(path)
+	files, errs := readControlFiles(path, known)
 	f.Files = files
 	problems = append(problems, errs...)
 	for _, cf := range files {
