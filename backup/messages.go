@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mailvault/mailvault/archive"
 	"github.com/mailvault/mailvault/maildir"
@@ -171,13 +172,19 @@ func (ur *userRun) priorMessage(base string) *archive.Message {
 // a time, and hashes them.
 func (ur *userRun) read(f *maildir.Folder, batch []int) []read {
 	reads := make([]read, len(batch))
-	next := make(chan int)
+	// Each reader takes the next file by a counter, not from a channel: a
+	// hand-off per message woke goroutines on the other core for nothing.
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range ur.g.opt.Readers {
+	for range min(ur.g.opt.Readers, len(batch)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range next {
+			for {
+				j := int(next.Add(1) - 1)
+				if j >= len(batch) {
+					return
+				}
 				r := &reads[j]
 				var data []byte
 				data, r.m, r.err = f.ReadMessage(f.Messages[batch[j]])
@@ -187,10 +194,6 @@ func (ur *userRun) read(f *maildir.Folder, batch []int) []read {
 			}
 		}()
 	}
-	for j := range batch {
-		next <- j
-	}
-	close(next)
 	wg.Wait()
 	return reads
 }

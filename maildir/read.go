@@ -57,16 +57,11 @@ func safeName(name string) bool {
 }
 
 func (f *Folder) read(m MessageFile) ([]byte, MessageFile, error) {
-	file, fi, err := openFile(filepath.Join(f.Path, m.Subdir, m.Name))
+	data, st, err := readFile(filepath.Join(f.Path, m.Subdir, m.Name), maxMessage)
 	if err != nil {
 		return nil, m, err
 	}
-	defer file.Close()
-	data, err := readAll(file, fi.Size(), maxMessage)
-	if err != nil {
-		return nil, m, err
-	}
-	got := messageFile(m.Subdir, m.Name, fi)
+	got := messageFileOf(m.Subdir, m.Name, st)
 	got.UID = m.UID
 	return data, got, nil
 }

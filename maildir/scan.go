@@ -163,7 +163,10 @@ func subdirMtimes(folder string) (cur, new int64, problems []error) {
 }
 
 func messageFile(sub, name string, fi os.FileInfo) MessageFile {
-	st := statOf(fi)
+	return messageFileOf(sub, name, statOf(fi))
+}
+
+func messageFileOf(sub, name string, st fileStat) MessageFile {
 	return MessageFile{
 		Subdir: sub, Name: name,
 		Size: st.size, Mtime: st.mtime, Mode: st.mode,

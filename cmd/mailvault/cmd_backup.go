@@ -422,6 +422,7 @@ func backupToFile(e *env, path string, opt backup.Options, hooks *backupHooks) e
 // catalog brings the index up to date with the new archives. A process
 // that holds the index (a running mount) is left to do it.
 func catalog(dir string) string {
+	limitIngestMemory()
 	r, problems, err := repo.Open(dir, repo.Options{})
 	if errors.Is(err, index.ErrLocked) {
 		return "The index is held by another mailvault process: a running mount shows the new snapshot within seconds; otherwise it is indexed when the index is next opened."

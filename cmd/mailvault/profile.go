@@ -100,6 +100,19 @@ var memoryLimits = map[string]int64{
 	"mount":   0,
 }
 
+// ingestMemoryLimit is the backup's heap limit while the index takes in
+// the new archives, unless GOMEMLIMIT says otherwise. The archive writer's
+// buffers are garbage by then, and badger's mapped tables come on top of
+// the heap: on the bench store 48 MiB cut the peak RSS of a full backup
+// from 114 to 96 MB for no measurable CPU (32 MiB cost 40 % more).
+const ingestMemoryLimit = 48 << 20
+
+func limitIngestMemory() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(ingestMemoryLimit)
+	}
+}
+
 func limitMemory(args []string) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
