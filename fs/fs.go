@@ -401,13 +401,23 @@ func Mount(dir string, fsys *FS, opt MountOptions) (*fuse.Server, error) {
 			// files (ls -l, tar) looks each up instead, in the same time.
 			DisableReadDirPlus: true,
 			// default_permissions: the kernel enforces the modes and
-			// owners (access.go). Not "ro": on a read-only mount
-			// access(W_OK) fails with EROFS, which Dovecot takes for an
-			// error; without write bits it gets EACCES and opens the
-			// folders read-only. No node implements a write operation,
-			// and Open refuses write modes.
+			// owners (access.go). Not "ro", though it would save the
+			// GETATTR the kernel sends after a file was read (it
+			// invalidates the atime): Dovecot opens dovecot-uidlist
+			// for writing first, and falls back to reading on EACCES
+			// (no write bits) but not on EROFS. No node implements a
+			// write; fileNode refuses them with EROFS.
 			Options: []string{"default_permissions"},
 		},
 	}
-	return gofs.Mount(dir, fsys.Root(), o)
+	srv, err := fuse.NewServer(noOpendir{gofs.NewNodeFS(fsys.Root(), o)}, dir, &o.MountOptions)
+	if err != nil {
+		return nil, err
+	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
+		srv.Unmount()
+		return nil, err
+	}
+	return srv, nil
 }
