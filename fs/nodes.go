@@ -134,12 +134,18 @@ func (d *dirNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.Attr
 }
 
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return d.lookup(ctx, name, out, false)
+}
+
+// lookup looks a name up; dirsOnly answers ENOENT for anything but a
+// directory (dirHandle.Lookup).
+func (d *dirNode) lookup(ctx context.Context, name string, out *fuse.EntryOut, dirsOnly bool) (*gofs.Inode, syscall.Errno) {
 	entries, err := d.list()
 	if err != nil {
 		return nil, syscall.EIO
 	}
 	i := sort.Search(len(entries), func(i int) bool { return entries[i].name >= name })
-	if i == len(entries) || entries[i].name != name {
+	if i == len(entries) || entries[i].name != name || dirsOnly && !entries[i].isDir() {
 		return nil, syscall.ENOENT
 	}
 	e := entries[i]
@@ -187,14 +193,25 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHan
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	return &dirHandle{list: list}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+	return &dirHandle{d: d, list: list}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // dirHandle reads a directory listing; entry i has offset i+1, so a seek
 // to offset k continues with entry k.
 type dirHandle struct {
+	d    *dirNode
 	list []fuse.DirEntry
 	pos  int // guarded by go-fuse's per-handle lock
+}
+
+// Lookup answers READDIRPLUS for each entry listed: subdirectories come
+// with their attributes, which saves a walk (find, du, tar) a LOOKUP per
+// directory; files come without (node ID 0: the kernel makes no inode),
+// or a walk would make the kernel and go-fuse hold an inode for every
+// message, 100 MB for 100 000, and 30 % more CPU. Who stats the files
+// (ls -l, tar) looks each up, as with plain READDIR.
+func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return h.d.lookup(ctx, name, out, true)
 }
 
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
@@ -291,6 +308,7 @@ var (
 	_ gofs.NodeLookuper       = (*dirNode)(nil)
 	_ gofs.NodeReaddirer      = (*dirNode)(nil)
 	_ gofs.NodeOpendirHandler = (*dirNode)(nil)
+	_ gofs.FileLookuper       = (*dirHandle)(nil)
 	_ gofs.NodeGetattrer      = (*fileNode)(nil)
 	_ gofs.NodeOpener         = (*fileNode)(nil)
 	_ gofs.NodeFlusher        = (*fileNode)(nil)
