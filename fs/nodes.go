@@ -172,36 +172,44 @@ func (d *dirNode) dirEntries() ([]fuse.DirEntry, syscall.Errno) {
 		return nil, syscall.EIO
 	}
 	list := make([]fuse.DirEntry, len(entries))
-	for i, e := range entries {
-		// Only the type counts here; the kernel asks for the rest.
-		mode := uint32(syscall.S_IFREG)
-		switch {
-		case e.isDir():
-			mode = syscall.S_IFDIR
-		case e.link != "":
-			mode = syscall.S_IFLNK
-		}
-		list[i] = fuse.DirEntry{Name: e.name, Ino: e.ino, Mode: mode, Off: uint64(i + 1)}
+	for i := range entries {
+		list[i] = dirEntry(&entries[i], i)
 	}
 	return list, 0
+}
+
+// dirEntry is the directory entry of e at position i.
+func dirEntry(e *entry, i int) fuse.DirEntry {
+	// Only the type counts here; the kernel asks for the rest.
+	mode := uint32(syscall.S_IFREG)
+	switch {
+	case e.isDir():
+		mode = syscall.S_IFDIR
+	case e.link != "":
+		mode = syscall.S_IFLNK
+	}
+	return fuse.DirEntry{Name: e.name, Ino: e.ino, Mode: mode, Off: uint64(i + 1)}
 }
 
 // OpendirHandle lets the kernel keep the listing: below a user the tree
 // never changes, and Changed tells the kernel when a dynamic one does.
 func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	list, errno := d.dirEntries()
-	if errno != 0 {
-		return nil, 0, errno
+	entries, err := d.list()
+	if err != nil {
+		return nil, 0, syscall.EIO
 	}
-	return &dirHandle{d: d, list: list}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+	return &dirHandle{d: d, entries: entries}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // dirHandle reads a directory listing; entry i has offset i+1, so a seek
-// to offset k continues with entry k.
+// to offset k continues with entry k. A handle is opened for every
+// READDIR (noOpendir), so it reads the listing in place.
 type dirHandle struct {
-	d    *dirNode
-	list []fuse.DirEntry
-	pos  int // guarded by go-fuse's per-handle lock
+	d       *dirNode
+	entries []entry // d's, as listed at the open; never changed
+	// guarded by go-fuse's per-handle lock
+	pos int
+	de  fuse.DirEntry // the last returned, which go-fuse copies
 }
 
 // Lookup answers READDIRPLUS for each entry listed: subdirectories come
@@ -215,16 +223,16 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 }
 
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
-	if h.pos >= len(h.list) {
+	if h.pos >= len(h.entries) {
 		return nil, 0
 	}
-	e := h.list[h.pos]
+	h.de = dirEntry(&h.entries[h.pos], h.pos)
 	h.pos++
-	return &e, 0
+	return &h.de, 0
 }
 
 func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
-	h.pos = int(min(off, uint64(len(h.list))))
+	h.pos = int(min(off, uint64(len(h.entries))))
 	return 0
 }
 
