@@ -254,7 +254,11 @@ func (t tree) top() ([]entry, error) {
 		return nil, err
 	}
 	ft := buildTree(folders)
-	t.fsys.prefetch(t.listings(ft, nil, nil))
+	walk := t.listings(ft, nil, nil)
+	for i, l := range walk {
+		l.walk, l.at = walk, i
+	}
+	t.fsys.prefetch(walk)
 	return t.folderEntries(ft, nil), nil
 }
 
@@ -346,7 +350,8 @@ func (l *listing) messageEntries(sub string) []entry {
 		out = append(out, entry{name: m.Name, ino: messageIno(t.u, f, m), mtime: m.Mtime, size: m.Size, nlink: m.Nlink, blob: &m.Blob,
 			acc: t.acc})
 	}
-	newSequence(out, t.where(f.Name+"/"+sub))
+	s := newSequence(out, t.where(f.Name+"/"+sub))
+	s.l, s.sub = l, sub
 	return out
 }
 
