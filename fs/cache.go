@@ -76,6 +76,8 @@ type listing struct {
 	t     tree
 	ft    *folderTree // the folder's node
 	where string      // the folder in log lines
+	walk  []*listing  // the user's folders in the order a walk meets them
+	at    int         // this one's place in walk
 
 	once sync.Once
 	msgs []index.Message
@@ -111,6 +113,25 @@ func (l *listing) messages(sub string) ([]entry, error) {
 func (l *listing) controls() []entry {
 	l.controlsOnce.Do(func() { l.ctl = l.controlEntries() })
 	return l.ctl
+}
+
+// dirRef names the cur/ or new/ directory of a listing.
+type dirRef struct {
+	l   *listing
+	sub string
+}
+
+// after returns the message directories a walk meets after l's sub: its
+// new/ after its cur/, then those of the folders after it.
+func (l *listing) after(sub string) []dirRef {
+	var out []dirRef
+	if sub == "cur" {
+		out = append(out, dirRef{l, "new"})
+	}
+	for _, n := range l.walk[l.at+1:] {
+		out = append(out, dirRef{n, "cur"}, dirRef{n, "new"})
+	}
+	return out
 }
 
 // load loads all of it.

@@ -19,6 +19,12 @@
 // same in every snapshot and across remounts, and an external backup of the
 // mount re-reads only new messages. Nodes the kernel forgets are dropped.
 //
+// Round trips are what a walk of the mount costs (find, tar, rsync), so the
+// kernel is told that files need no OPEN, RELEASE or FLUSH (fileNode.Open,
+// Flush) and directories no OPENDIR or RELEASEDIR (raw.go), and a listing
+// carries its subdirectories' attributes (READDIRPLUS), but not its
+// files', for which the kernel would then hold an inode each.
+//
 // Who may read what is in access.go: the mounting user alone, or with
 // AllowOther each user's tree owned by that mail's owner (from the store or
 // an OwnerMap), with the kernel checking the modes (default_permissions).

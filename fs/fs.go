@@ -254,7 +254,11 @@ func (t tree) top() ([]entry, error) {
 		return nil, err
 	}
 	ft := buildTree(folders)
-	t.fsys.prefetch(t.listings(ft, nil, nil))
+	walk := t.listings(ft, nil, nil)
+	for i, l := range walk {
+		l.walk, l.at = walk, i
+	}
+	t.fsys.prefetch(walk)
 	return t.folderEntries(ft, nil), nil
 }
 
@@ -346,7 +350,8 @@ func (l *listing) messageEntries(sub string) []entry {
 		out = append(out, entry{name: m.Name, ino: messageIno(t.u, f, m), mtime: m.Mtime, size: m.Size, nlink: m.Nlink, blob: &m.Blob,
 			acc: t.acc})
 	}
-	newSequence(out, t.where(f.Name+"/"+sub))
+	s := newSequence(out, t.where(f.Name+"/"+sub))
+	s.l, s.sub = l, sub
 	return out
 }
 
@@ -395,19 +400,25 @@ func Mount(dir string, fsys *FS, opt MountOptions) (*fuse.Server, error) {
 			DisableXAttrs: true,
 			Debug:         opt.Debug,
 			MaxReadAhead:  1 << 20,
-			// Plain READDIR: with READDIRPLUS a walk (find, du) makes the
-			// kernel and go-fuse hold an inode for every file listed, 100
-			// MB for 100 000 messages, and 30 % more CPU; who stats the
-			// files (ls -l, tar) looks each up instead, in the same time.
-			DisableReadDirPlus: true,
+			// READDIRPLUS, for directories only (dirHandle.Lookup).
 			// default_permissions: the kernel enforces the modes and
-			// owners (access.go). Not "ro": on a read-only mount
-			// access(W_OK) fails with EROFS, which Dovecot takes for an
-			// error; without write bits it gets EACCES and opens the
-			// folders read-only. No node implements a write operation,
-			// and Open refuses write modes.
+			// owners (access.go). Not "ro", though it would save the
+			// GETATTR the kernel sends after a file was read (it
+			// invalidates the atime): Dovecot opens dovecot-uidlist
+			// for writing first, and falls back to reading on EACCES
+			// (no write bits) but not on EROFS. No node implements a
+			// write; fileNode refuses them with EROFS.
 			Options: []string{"default_permissions"},
 		},
 	}
-	return gofs.Mount(dir, fsys.Root(), o)
+	srv, err := fuse.NewServer(noOpendir{gofs.NewNodeFS(fsys.Root(), o)}, dir, &o.MountOptions)
+	if err != nil {
+		return nil, err
+	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
+		srv.Unmount()
+		return nil, err
+	}
+	return srv, nil
 }

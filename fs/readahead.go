@@ -61,15 +61,21 @@ type sequence struct {
 	hashes []archive.Hash
 	cum    []int64 // cum[i] is the size of the messages before i
 
+	// The directory's place in its user's tree (nil in tests): its
+	// listing, and "cur" or "new".
+	l   *listing
+	sub string
+
 	mu     sync.Mutex // guards the fields below
 	last   int        // the position read last
 	next   int        // the first position not read ahead
 	window int64      // the size of the next batch
+	onward bool       // the directories after it are being read ahead
 }
 
 // newSequence makes the sequence of the message entries of directory
 // dir, in listing (name) order, and points each entry at its place in it.
-func newSequence(entries []entry, dir string) {
+func newSequence(entries []entry, dir string) *sequence {
 	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
 	s := &sequence{dir: dir, hashes: make([]archive.Hash, len(entries)), cum: make([]int64, len(entries)+1), last: -1}
 	for i := range entries {
@@ -77,6 +83,7 @@ func newSequence(entries []entry, dir string) {
 		s.cum[i+1] = s.cum[i] + entries[i].size
 		entries[i].seq, entries[i].pos = s, i
 	}
+	return s
 }
 
 // wait waits for the batch that is reading h, if one is.
@@ -109,6 +116,19 @@ func (ra *readAhead) advance(s *sequence, pos int) {
 	s.next = max(s.next, pos+1)
 	if s.window == 0 {
 		s.window = min(firstWindow, ra.max)
+	}
+	if s.l != nil && pos > 0 && !s.onward {
+		// A walk of the user's tree: read on across its directories.
+		s.onward = true
+		hs, size, end := ra.pick(s, s.next, ra.limit)
+		s.next, s.window = end, ra.max
+		rest := s.cum[len(s.hashes)] - s.cum[pos+1]
+		ra.batches.Add(1)
+		go func() {
+			defer ra.batches.Done()
+			ra.onward(s, hs, size, ra.limit-rest)
+		}()
+		return
 	}
 	if s.cum[s.next]-s.cum[pos+1] >= s.window/2 || s.next >= len(s.hashes) {
 		return
@@ -154,6 +174,36 @@ func (ra *readAhead) pick(s *sequence, from int, window int64) (hs []archive.Has
 	}
 	ra.bytes += size
 	return hs, size, end
+}
+
+// onward reads hs, the rest of s, and the messages of the directories
+// that a walk of the user's tree (tar, rsync) meets after s, up to
+// horizon bytes beyond s, in one batch. A user's messages lie in the same
+// frames whatever their folder (single copy, and one run writes them
+// together), so read folder by folder in batches of their own, those
+// frames decode again for each, and more when the frames cached cannot
+// hold them all; one batch decodes each once. What was read ahead
+// already counts towards horizon, so that, whichever directory starts the
+// next batch, the cache holds what the reader comes to.
+func (ra *readAhead) onward(s *sequence, hs []archive.Hash, size, horizon int64) {
+	all := &sequence{cum: []int64{0}}
+	for _, d := range s.l.after(s.sub) {
+		if all.cum[len(all.cum)-1] >= horizon {
+			break
+		}
+		entries, err := d.l.messages(d.sub)
+		if err != nil {
+			break // its reader reports it
+		}
+		for _, e := range entries {
+			all.hashes = append(all.hashes, *e.blob)
+			all.cum = append(all.cum, all.cum[len(all.cum)-1]+e.size)
+		}
+	}
+	more, n, _ := ra.pick(all, 0, max(horizon-size, 0))
+	if hs, size = append(hs, more...), size+n; len(hs) > 0 {
+		ra.read(hs, size)
+	}
 }
 
 // read reads a batch into the cache; it runs in a goroutine of its own.

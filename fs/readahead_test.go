@@ -200,3 +200,73 @@ func checkIdle(t *testing.T, fsys *FS) {
 		t.Errorf("after the batches: %d blobs in flight, %d bytes", len(fsys.ahead.inflight), fsys.ahead.bytes)
 	}
 }
+
+// walk makes a user's tree of folders of n messages each, as the mount
+// makes it: listings in walk order, each with its cur/ sequence.
+func walk(folders, n, max int) (*blobSource, [][]entry) {
+	src := &blobSource{blobs: map[archive.Hash][]byte{}}
+	rng := rand.New(rand.NewPCG(9, 10))
+	var ls []*listing
+	var dirs [][]entry
+	for f := range folders {
+		var entries []entry
+		for i := range n {
+			b := fmt.Appendf(nil, "folder %d message %d\n%s", f, i, bytes.Repeat([]byte{'x'}, rng.IntN(max)))
+			h := archive.Hash(sha256.Sum256(b))
+			src.blobs[h] = b
+			entries = append(entries, entry{name: fmt.Sprintf("%05d.M1P1.host:2,S", i), size: int64(len(b)), blob: &h})
+		}
+		l := &listing{where: fmt.Sprintf("u/F%d", f), cur: entries}
+		l.once.Do(func() {})
+		l.entriesOnce.Do(func() {})
+		s := newSequence(entries, l.where+"/cur")
+		s.l, s.sub = l, "cur"
+		ls = append(ls, l)
+		dirs = append(dirs, entries)
+	}
+	for i, l := range ls {
+		l.walk, l.at = ls, i
+	}
+	return src, dirs
+}
+
+// A walk of a user's tree (tar) is read ahead across its folders, in few
+// batches rather than some for each folder, so that the frames the
+// user's messages share decode once; and with a cache smaller than the
+// tree, read-ahead stays within it and still serves the reader.
+func TestReadAheadAcrossFolders(t *testing.T) {
+	for _, tc := range []struct {
+		cache       int64
+		maxBatches  int
+		folders, sz int
+	}{
+		{cache: 8 << 20, maxBatches: 3, folders: 8, sz: 4000},
+		{cache: 256 << 10, maxBatches: 1 << 30, folders: 8, sz: 3000},
+	} {
+		t.Run(fmt.Sprint(tc.cache), func(t *testing.T) {
+			src, dirs := walk(tc.folders, 100, tc.sz)
+			fsys := New(src, tc.cache)
+			total := 0
+			for _, entries := range dirs {
+				for i := range entries {
+					got, err := fsys.blob(&entries[i])
+					if err != nil || !bytes.Equal(got, src.blobs[*entries[i].blob]) {
+						t.Fatalf("%s message %d: %v", entries[i].seq.l.where, i, err)
+					}
+					if st := fsys.Stats(); st.CacheBytes > tc.cache {
+						t.Fatalf("cache holds %d bytes, limit %d", st.CacheBytes, tc.cache)
+					}
+				}
+				total += len(entries)
+			}
+			fsys.ahead.batches.Wait()
+			if src.batches > tc.maxBatches || src.single > total/4 {
+				t.Errorf("%d messages: %d read ahead in %d batches, %d read one by one", total, src.batched, src.batches, src.single)
+			}
+			if src.batched+src.single > total+total/10 {
+				t.Errorf("%d reads for %d messages", src.batched+src.single, total)
+			}
+			checkIdle(t, fsys)
+		})
+	}
+}
