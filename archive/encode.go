@@ -97,6 +97,10 @@ func decodeFolder(d *dec, f *Folder) {
 	f.Origin = s.varint()
 	f.OriginIndex = s.u32()
 	f.Removed = decodeList(&s, 1, func(d *dec, r *string) { *r = d.str() })
+	if f.Origin == 0 && (f.OriginIndex != 0 || f.Removed != nil) {
+		// what only a change has, without the origin it changes
+		s.d.fail("folder %q: origin record or removed files but no origin", f.Name)
+	}
 	d.end(&s)
 }
 
