@@ -61,8 +61,8 @@ type stage struct {
 	// writers waiting here sleep, where waiting for that lock spun (a
 	// quarter of a restore's CPU on the bench store).
 	creating [2]sync.Mutex
-	open int    // Assemblies neither Done nor Aborted
-	done []*Assembly
+	open     int // Assemblies neither Done nor Aborted
+	done     []*Assembly
 }
 
 // Assemble claims name in subdir for a message of size bytes, for
