@@ -16,9 +16,10 @@ type Scope struct {
 	Rest                string // folder path, possibly followed by a message file
 }
 
-// ParseScope parses a restore scope.
+// ParseScope parses a restore scope. Trailing slashes, as shell completion
+// leaves them after a directory of the mount, are dropped.
 func ParseScope(s string) (Scope, error) {
-	body := strings.TrimSuffix(strings.TrimPrefix(s, "/"), "/")
+	body := strings.TrimRight(strings.TrimPrefix(s, "/"), "/")
 	if !strings.HasPrefix(s, "/") || body == "" {
 		return Scope{}, fmt.Errorf("scope %q: want /SERVER[/GROUP[/USER[/FOLDER[/MESSAGE-FILE]]]]", s)
 	}

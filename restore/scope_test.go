@@ -21,6 +21,8 @@ func TestParseScope(t *testing.T) {
 		{"/", Scope{}, true},
 		{"/mail1/../x", Scope{}, true},
 		{"//staff", Scope{}, true},
+		{"/mail1/staff/alice@example.org/INBOX//", Scope{Server: "mail1", Group: "staff", User: "alice@example.org", Rest: "INBOX"}, false},
+		{"///", Scope{}, true},
 	} {
 		got, err := ParseScope(c.in)
 		if (err != nil) != c.err || got != c.want {
@@ -62,7 +64,7 @@ func TestSelectFoldersPrefersTheLongestFolder(t *testing.T) {
 // FuzzParseScope: a scope that parses has a server and no empty or
 // relative component before the folder, and prints back as itself.
 func FuzzParseScope(f *testing.F) {
-	for _, s := range []string{"/mail1", "/mail1/staff/alice@example.org/Archive/2002/cur/1.M1P1:2,S", "/../x", "/a//b", "a", "/a/./b/", "/"} {
+	for _, s := range []string{"/mail1", "/mail1/staff/alice@example.org/Archive/2002/cur/1.M1P1:2,S", "/../x", "/a//b", "a", "/a/./b/", "/", "/0/0/0///", "/s/g/u/INBOX//"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
