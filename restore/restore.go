@@ -113,27 +113,40 @@ func Run(opt Options, jobs []Job, blobs Blobs) (*Result, error) {
 	for _, j := range jobs {
 		nfolders += len(j.Folders)
 	}
-	// Folders to recreate are written a batch at a time; each batch is
-	// finished (synced, moved into place) while the next is written.
+	// Folders to recreate go in batches, through three stages at once:
+	// this loop loads the listings of a batch and plans it (planBatch,
+	// mostly index look-ups on one core) while the writer writes the
+	// batch before and finishes (syncs, moves into place) the one before
+	// that. The writer's counts and problems join res when it is done.
 	var (
-		batch    []recreation
-		queued   int // messages in batch
-		finished chan *written
+		batch   []recreation
+		queued  int // messages in batch
+		planned = make(chan *written)
+		batches Result // the writer's
+		wrote   = make(chan struct{})
 	)
-	wait := func() {
-		if finished != nil {
-			(<-finished).report(opt, res)
-			finished = nil
+	go func() {
+		defer close(wrote)
+		var finished chan *written
+		wait := func() {
+			if finished != nil {
+				(<-finished).report(opt, &batches)
+				finished = nil
+			}
 		}
-	}
+		for w := range planned {
+			w.write(blobs)
+			wait()
+			finished = make(chan *written, 1)
+			go func() { w.finish(); finished <- w }()
+		}
+		wait()
+	}()
 	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
-		w := writeBatch(batch, blobs)
-		wait()
-		finished = make(chan *written, 1)
-		go func() { w.finish(); finished <- w }()
+		planned <- planBatch(batch, blobs)
 		batch, queued = nil, 0
 	}
 	for _, j := range jobs {
@@ -188,7 +201,12 @@ func Run(opt Options, jobs []Job, blobs Blobs) (*Result, error) {
 		}
 	}
 	flush()
-	wait()
+	close(planned)
+	<-wrote
+	res.Added += batches.Added
+	res.Skipped += batches.Skipped
+	res.LeftOut += batches.LeftOut
+	res.Problems = append(res.Problems, batches.Problems...)
 	return res, nil
 }
 
