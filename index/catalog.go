@@ -74,14 +74,23 @@ func Open(dir string) (*Catalog, error) {
 		WithIndexCacheSize(8 << 20).
 		WithNumCompactors(2).
 		// A damaged index must fail to open or to read, never answer
-		// wrongly: tables are checked when opened and every block when read.
-		WithChecksumVerificationMode(options.OnTableAndBlockRead).
+		// wrongly: tables are checked when opened (checkTables,
+		// verifyBlocks: badger's own check at open can panic) and every
+		// block when read.
+		WithChecksumVerificationMode(options.OnBlockRead).
 		WithVerifyValueChecksum(true)
+	if err := checkTables(dir); err != nil {
+		return nil, fmt.Errorf("cannot open index %s: %w", dir, err)
+	}
 	db, err := badger.Open(opt)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
 			return nil, fmt.Errorf("%w (%s)", ErrLocked, dir)
 		}
+		return nil, fmt.Errorf("cannot open index %s: %w", dir, err)
+	}
+	if err := verifyBlocks(db); err != nil {
+		db.Close()
 		return nil, fmt.Errorf("cannot open index %s: %w", dir, err)
 	}
 	c := &Catalog{db: db, archives: map[uint32]*ArchiveInfo{}, nextNum: 1}
