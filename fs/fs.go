@@ -29,6 +29,7 @@ type FS struct {
 	gen     uint64              // bumped by Changed: dynamic directories list again
 	dynamic map[uint64]*dirNode // listed dynamic directories, by inode
 
+	listings     *listingCache
 	prefetchOnce sync.Once
 	prefetchQ    chan *listing // of the goroutine that loads listings ahead
 }
@@ -37,7 +38,8 @@ type FS struct {
 // for message bytes read recently.
 func New(src Source, cacheBytes int64) *FS {
 	cache := newBlobCache(cacheBytes)
-	return &FS{src: src, cache: cache, ahead: newReadAhead(src, cache), dynamic: map[uint64]*dirNode{}}
+	return &FS{src: src, cache: cache, ahead: newReadAhead(src, cache), dynamic: map[uint64]*dirNode{},
+		listings: newListingCache(listingBytes)}
 }
 
 // snapshotsDir is the directory of point-in-time trees at the root.
@@ -266,7 +268,7 @@ func (t tree) top() ([]entry, error) {
 // walk of the mount meets them, and returns them.
 func (t tree) listings(ft *folderTree, path []string, out []*listing) []*listing {
 	if ft.folder != nil {
-		ft.listing = &listing{t: t, ft: ft, where: t.where(strings.Join(path, "/"))}
+		ft.listing = &listing{t: t, ft: ft, where: t.where(strings.Join(path, "/")), kept: t.fsys.listings}
 		out = append(out, ft.listing)
 	}
 	names := make([]string, 0, len(ft.kids))
@@ -280,8 +282,9 @@ func (t tree) listings(ft *folderTree, path []string, out []*listing) []*listing
 	return out
 }
 
-// folderEntries lists a folder directory: the Maildir subdirectories and
-// control files when it is a real folder, then its subfolders.
+// folderEntries lists a folder directory, sorted: the Maildir
+// subdirectories and control files when it is a real folder, and its
+// subfolders.
 func (t tree) folderEntries(ft *folderTree, path []string) []entry {
 	var out []entry
 	where := t.where(strings.Join(path, "/"))
@@ -293,7 +296,7 @@ func (t tree) folderEntries(ft *folderTree, path []string) []entry {
 				mtime = f.NewMtime
 			}
 			out = append(out, entry{name: sub, ino: t.ino("subdir", f.Name, sub), mtime: mtime,
-				load: func() ([]entry, error) { return l.messages(sub) }, acc: t.acc, what: where + "/" + sub})
+				load: func() ([]entry, error) { return l.messages(sub) }, listed: true, acc: t.acc, what: where + "/" + sub})
 		}
 		out = append(out, l.controls()...)
 	}
@@ -304,13 +307,16 @@ func (t tree) folderEntries(ft *folderTree, path []string) []entry {
 			mtime = max(kid.folder.CurMtime, kid.folder.NewMtime)
 		}
 		out = append(out, entry{name: name, ino: t.ino("folder", strings.Join(kpath, "/")), mtime: mtime,
-			load: func() ([]entry, error) { return t.folderEntries(kid, kpath), nil }, acc: t.acc, what: where + "/" + name})
+			load: func() ([]entry, error) { return t.folderEntries(kid, kpath), nil }, listed: kid.folder != nil,
+			acc: t.acc, what: where + "/" + name})
 	}
+	sortEntries(out)
 	return out
 }
 
-// controlEntries makes the entries of a folder's control files.
-func (l *listing) controlEntries() []entry {
+// controlEntries makes the entries of a folder's control files; msgs and
+// msgErr are the listing's messages, for dovecot-uidlist.
+func (l *listing) controlEntries(msgs []index.Message, msgErr error) []entry {
 	t, f, where := l.t, l.ft.folder, l.where
 	controls, err := t.fsys.src.Controls(f.Listing)
 	if err != nil {
@@ -323,9 +329,8 @@ func (l *listing) controlEntries() []entry {
 			continue
 		}
 		if c.Name == "dovecot-uidlist" {
-			msgs, err := l.get()
-			if err != nil {
-				logf("mount: cannot list messages of %s: %v", where, err)
+			if msgErr != nil {
+				logf("mount: cannot list messages of %s: %v", where, msgErr)
 			}
 			c.Data = synthUIDList(c.Data, f, msgs)
 		}
@@ -339,11 +344,11 @@ func (l *listing) controlEntries() []entry {
 }
 
 // messageEntries makes the entries of the files of cur/ or new/, sorted.
-func (l *listing) messageEntries(sub string) []entry {
+func (l *listing) messageEntries(msgs []index.Message, sub string) []entry {
 	t, f := l.t, l.ft.folder
 	var out []entry
-	for i := range l.msgs {
-		m := &l.msgs[i]
+	for i := range msgs {
+		m := &msgs[i]
 		if m.Subdir != sub || !usableName(m.Name) || m.LeftOut() {
 			continue // a message left out by backup --max-size has no bytes to show
 		}

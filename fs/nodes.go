@@ -25,6 +25,7 @@ type entry struct {
 	// snapshots are added (see FS.Changed).
 	load    func() ([]entry, error)
 	dynamic bool
+	listed  bool // load is a listing's (cur/, new/, a folder): its node keeps none
 	// Symbolic links: the target.
 	link string
 	// Files: their size and where their bytes come from.
@@ -100,6 +101,15 @@ type dirNode struct {
 }
 
 func (d *dirNode) list() ([]entry, error) {
+	if d.e.listed {
+		// The listing cache keeps these, sorted, within its budget;
+		// the kernel may keep the node of every folder of the store.
+		entries, err := d.e.load()
+		if err != nil {
+			log.Printf("mount: cannot list %s: %v", d.e.what, err)
+		}
+		return entries, err
+	}
 	var gen uint64
 	if d.e.dynamic {
 		gen = d.fsys.generation(d)
@@ -110,15 +120,20 @@ func (d *dirNode) list() ([]entry, error) {
 		return d.entries, d.err
 	}
 	entries, err := d.e.load()
-	// A listing's entries come sorted, and are shared: only look.
-	if !sort.SliceIsSorted(entries, func(i, j int) bool { return entries[i].name < entries[j].name }) {
-		sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
-	}
+	sortEntries(entries)
 	if err != nil {
 		log.Printf("mount: cannot list %s: %v", d.e.what, err)
 	}
 	d.entries, d.err, d.gen, d.loaded = entries, err, gen, true
 	return entries, err
+}
+
+// sortEntries sorts entries by name, unless they are: those of a listing
+// come sorted, and are shared, so they are only looked at.
+func sortEntries(entries []entry) {
+	if !sort.SliceIsSorted(entries, func(i, j int) bool { return entries[i].name < entries[j].name }) {
+		sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	}
 }
 
 // cached returns the entries as last listed.
@@ -144,6 +159,11 @@ func (d *dirNode) lookup(ctx context.Context, name string, out *fuse.EntryOut, d
 	if err != nil {
 		return nil, syscall.EIO
 	}
+	return d.lookupIn(ctx, entries, name, out, dirsOnly)
+}
+
+// lookupIn is lookup in the entries listed.
+func (d *dirNode) lookupIn(ctx context.Context, entries []entry, name string, out *fuse.EntryOut, dirsOnly bool) (*gofs.Inode, syscall.Errno) {
 	i := sort.Search(len(entries), func(i int) bool { return entries[i].name >= name })
 	if i == len(entries) || entries[i].name != name || dirsOnly && !entries[i].isDir() {
 		return nil, syscall.ENOENT
@@ -219,7 +239,7 @@ type dirHandle struct {
 // message, 100 MB for 100 000, and 30 % more CPU. Who stats the files
 // (ls -l, tar) looks each up, as with plain READDIR.
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	return h.d.lookup(ctx, name, out, true)
+	return h.d.lookupIn(ctx, h.entries, name, out, true)
 }
 
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {

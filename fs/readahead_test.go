@@ -216,9 +216,7 @@ func walk(folders, n, max int) (*blobSource, [][]entry) {
 			src.blobs[h] = b
 			entries = append(entries, entry{name: fmt.Sprintf("%05d.M1P1.host:2,S", i), size: int64(len(b)), blob: &h})
 		}
-		l := &listing{where: fmt.Sprintf("u/F%d", f), cur: entries}
-		l.once.Do(func() {})
-		l.entriesOnce.Do(func() {})
+		l := &listing{where: fmt.Sprintf("u/F%d", f), state: &listed{cur: entries}}
 		s := newSequence(entries, l.where+"/cur")
 		s.l, s.sub = l, "cur"
 		ls = append(ls, l)

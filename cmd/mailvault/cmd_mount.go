@@ -60,8 +60,10 @@ root's alone.
 
 Memory: --cache-mb bounds the message bytes kept (one message larger than
 that is kept alone while it is read), and as much again of decoded archive
-frames (at least 32 MiB); the index's caches are fixed (about 40 MiB);
-GOMEMLIMIT, unless set, is the cache plus 256 MiB.`,
+frames (at least 32 MiB); folder listings take up to 32 MiB (about 64 000
+messages' worth: a walk of the whole mount keeps those around it); the
+index's caches are fixed (about 40 MiB); GOMEMLIMIT, unless set, is twice
+the cache plus 128 MiB.`,
 		flags: func(f *flag.FlagSet, e *env) {
 			f.BoolVar(&mf.allowOther, "allow-other", false, "let each local user read their own mail's tree (needs user_allow_other in /etc/fuse.conf for non-root)")
 			f.StringVar(&mf.ownerMap, "owner-map", "", "with --allow-other, the owner of each user's tree from `FILE` ('USER UID:GID' lines) instead of the store's")
@@ -161,17 +163,19 @@ const minCachedFrames = 16
 // (the page cache's, not the mount's memory).
 const indexWarmLimit = 512 << 20
 
-// memoryHeadroom is what the mount may use beside its message cache: the
-// index's caches and memtables (about 40 MiB), the nodes the kernel holds,
-// and the blobs being read.
-const memoryHeadroom = 256 << 20
+// memoryHeadroom is what the mount may use beside its message cache and
+// as much again of decoded frames: the folder listings (32 MiB), the
+// index's caches and memtables (about 40 MiB), the nodes the kernel
+// holds, and the blobs being read. Everything but the nodes is bounded,
+// so the limit holds at any store size.
+const memoryHeadroom = 128 << 20
 
 // limitMountMemory gives the Go runtime a soft memory limit, unless the admin
 // set GOMEMLIMIT: the collector then works harder before the mount grows
 // past its cache and headroom, rather than letting the heap double.
 func limitMountMemory(cacheBytes int64) {
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(cacheBytes + memoryHeadroom)
+		debug.SetMemoryLimit(2*cacheBytes + memoryHeadroom)
 	}
 }
 

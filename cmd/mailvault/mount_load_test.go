@@ -309,10 +309,11 @@ func TestMountUnderLoad(t *testing.T) {
 	if goAfter > goBefore+4 {
 		t.Errorf("%d goroutines after the load, %d before", goAfter, goBefore)
 	}
-	// The bound: the message cache, the shared frames (32 MiB) and the
-	// headroom the mount gives itself as GOMEMLIMIT (256 MiB); the race
-	// detector's shadow memory takes as much again and more.
-	limit := (cacheMB + 32 + 256) << 10
+	// The bound: the GOMEMLIMIT the mount gives itself (twice the cache
+	// for messages and frames, and 128 MiB), and the pages of the binary
+	// and the index files mapped (64 MiB); the race detector's shadow
+	// memory takes as much again and more.
+	limit := (2*cacheMB + 128 + 64) << 10
 	if raceEnabled {
 		limit *= 4
 	}
