@@ -133,6 +133,8 @@ mount_figures() {
   measure "$tool" mnt_ls_largest "ls -l '$root/$big' | wc -l > '$WORK/count'"
   value "$tool" mnt_ls_entries "$(cat "$WORK/count")"
   value "$tool" mount_vmhwm_kb "$(awk '/VmHWM/{print $2}' "/proc/$MOUNT_PID/status")"
+  # without the files it maps (mailvault: the index's tables, badger's mmap)
+  value "$tool" mount_rssanon_kb "$(awk '/RssAnon/{print $2}' "/proc/$MOUNT_PID/status")"
 }
 
 # one round of one tool on a fresh copy of the store

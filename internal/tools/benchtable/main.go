@@ -46,6 +46,7 @@ var figures = []figure{
 	{"tar of one user from the mount", "mnt_tar:rate", "MB/s", 1e-6, +1},
 	{"ls -l of the largest folder", "mnt_ls_largest:wall", "s", 1, -1},
 	{"mount peak RSS after the walk", "mount_vmhwm_kb", "MiB", 1.0 / 1024, -1},
+	{"mount anonymous RSS after the walk", "mount_rssanon_kb", "MiB", 1.0 / 1024, -1},
 }
 
 var toolNames = map[string]string{"mailvault": "mailvault", "tarzstd": "tar \\| zstd -1 -T0", "restic": "restic", "borg": "borg"}
@@ -231,7 +232,7 @@ func rounds(d map[string]map[string][]float64) string {
 
 // scale prints how mailvault's figures grow from store to store.
 func scale(w io.Writer, stores []string, data map[string]map[string]map[string][]float64) {
-	keys := []string{"full:wall", "full:rss", "repo_bytes_full", "index_bytes", "nochange:wall", "incr:wall", "mnt_find:wall", "mount_vmhwm_kb"}
+	keys := []string{"full:wall", "full:rss", "repo_bytes_full", "index_bytes", "nochange:wall", "incr:wall", "mnt_find:wall", "mount_vmhwm_kb", "mount_rssanon_kb"}
 	head := []string{"store"}
 	for _, k := range keys {
 		for _, f := range figures {
