@@ -42,7 +42,11 @@ func TestLookaheadInOrder(t *testing.T) {
 	}
 	la.close()
 
+	// Without a base every folder is listed ahead, for the run to read.
 	early := startLookahead(users, false, nil, nil, nil)
-	early.take(0)
+	r := early.take(0)
+	if s := r.scans[""]; len(r.scans) != 2 || s.f == nil || len(s.f.Messages) != 1 || len(s.errs) != 0 {
+		t.Errorf("u00 without a base: %d folders listed ahead, INBOX %+v", len(r.scans), s)
+	}
 	early.close() // must not wait for users nobody takes
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io/fs"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // readFile reads a whole file as openFile and readAll do, but on the bare
@@ -93,4 +95,19 @@ func statOfSys(sys *syscall.Stat_t) fileStat {
 		mode: sys.Mode, uid: sys.Uid, gid: sys.Gid, nlink: uint32(sys.Nlink),
 		dev: sys.Dev, ino: sys.Ino, size: sys.Size, mtime: sys.Mtim.Nano(),
 	}
+}
+
+// willRead asks the kernel to read a file into the page cache in the
+// background.
+func willRead(path string) {
+	flags := syscall.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_NONBLOCK | syscall.O_CLOEXEC
+	if !noatimeRefused.Load() {
+		flags |= oNOATIME
+	}
+	fd, err := openRetry(path, flags)
+	if err != nil {
+		return // the read will say why
+	}
+	unix.Fadvise(fd, 0, 0, unix.FADV_WILLNEED)
+	syscall.Close(fd)
 }
