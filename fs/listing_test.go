@@ -58,15 +58,21 @@ func userWalk(fsys *FS, folders int) []*listing {
 	return ls
 }
 
-// A walk of more folders than the budget holds keeps the listings
-// around it within the budget, shows every folder whole, and loads each
-// once; a folder visited again after it was dropped loads again.
-func TestListingBudget(t *testing.T) {
+// walkOverBudget makes a user of 40 folders of 100 messages each, with a
+// budget for the listings of 10.
+func walkOverBudget() (*listingSource, *FS, []*listing) {
 	src := &listingSource{n: 100, loads: map[index.ListingID]int{}}
 	fsys := New(src, 1<<20)
 	per := (&listed{msgs: make([]index.Message, 100), ctl: []entry{{data: make([]byte, 200)}}}).cost()
 	fsys.listings = newListingCache(10 * per)
-	ls := userWalk(fsys, 40)
+	return src, fsys, userWalk(fsys, 40)
+}
+
+// A walk of more folders than the budget holds keeps the listings
+// around it within the budget, shows every folder whole, and loads each
+// once; a folder visited again after it was dropped loads again.
+func TestListingBudget(t *testing.T) {
+	src, fsys, ls := walkOverBudget()
 	for _, l := range ls {
 		cur, err := l.messages("cur")
 		if err != nil || len(cur) != 100 {
@@ -95,11 +101,7 @@ func TestListingBudget(t *testing.T) {
 // The prefetch loads ahead within half the budget, and a walk that
 // follows it finds every listing loaded, each once.
 func TestPrefetchWithinBudget(t *testing.T) {
-	src := &listingSource{n: 100, loads: map[index.ListingID]int{}}
-	fsys := New(src, 1<<20)
-	per := (&listed{msgs: make([]index.Message, 100), ctl: []entry{{data: make([]byte, 200)}}}).cost()
-	fsys.listings = newListingCache(10 * per)
-	ls := userWalk(fsys, 40)
+	src, fsys, ls := walkOverBudget()
 	fsys.prefetch(ls)
 	deadline := time.Now().Add(5 * time.Second)
 	for src.loaded(ls[4]) == 0 && time.Now().Before(deadline) {
