@@ -104,11 +104,7 @@ func (d *dirNode) list() ([]entry, error) {
 	if d.e.listed {
 		// The listing cache keeps these, sorted, within its budget;
 		// the kernel may keep the node of every folder of the store.
-		entries, err := d.e.load()
-		if err != nil {
-			log.Printf("mount: cannot list %s: %v", d.e.what, err)
-		}
-		return entries, err
+		return d.load()
 	}
 	var gen uint64
 	if d.e.dynamic {
@@ -119,12 +115,18 @@ func (d *dirNode) list() ([]entry, error) {
 	if d.loaded && d.gen == gen {
 		return d.entries, d.err
 	}
-	entries, err := d.e.load()
+	entries, err := d.load()
 	sortEntries(entries)
+	d.entries, d.err, d.gen, d.loaded = entries, err, gen, true
+	return entries, err
+}
+
+// load lists the directory, and logs why it cannot.
+func (d *dirNode) load() ([]entry, error) {
+	entries, err := d.e.load()
 	if err != nil {
 		log.Printf("mount: cannot list %s: %v", d.e.what, err)
 	}
-	d.entries, d.err, d.gen, d.loaded = entries, err, gen, true
 	return entries, err
 }
 
