@@ -31,7 +31,7 @@ type FS struct {
 
 	listings     *listingCache
 	prefetchOnce sync.Once
-	prefetchQ    chan *listing // of the goroutine that loads listings ahead
+	prefetchQ    chan ahead // of the goroutine that loads listings ahead
 }
 
 // New returns the file system of a Source. cacheBytes bounds the memory kept
@@ -210,15 +210,68 @@ func (fsys *FS) users(v view, server, group string) ([]entry, error) {
 		return nil, err
 	}
 	var out []entry
+	var tops []*userTop
 	for _, u := range users {
 		if !usableName(u.Name) {
 			continue
 		}
 		t := tree{fsys: fsys, v: v, u: u, acc: fsys.userAccess(u)}
+		top := &userTop{t: t}
+		tops = append(tops, top)
 		out = append(out, entry{name: u.Name, ino: t.ino("user"), mtime: u.Time,
-			load: t.top, acc: t.acc, what: t.where("")})
+			load: top.entries, acc: t.acc, what: t.where("")})
+	}
+	// A walk meets the users in the order of their names.
+	sort.Slice(tops, func(i, j int) bool { return tops[i].t.u.Name < tops[j].t.u.Name })
+	for i := 1; i < len(tops); i++ {
+		tops[i-1].next = tops[i]
 	}
 	return out, nil
+}
+
+// userTop is the top of one user's tree. It is loaded when the user's
+// directory is first listed, or just before, by the prefetch: a walk of a
+// group (find, tar, rsync) goes from user to user in name order, so
+// while it is in one user the next one's top and listings load ahead,
+// and the walk does not wait for them at each user's first folder.
+type userTop struct {
+	t    tree
+	next *userTop // the user after it in the group, by name
+
+	mu     sync.Mutex // guards the fields below; held while loading
+	listed bool       // listed once: no longer loaded ahead
+	loaded bool       // entries and err are loaded ahead, and not listed yet
+	ahead  []entry
+	err    error
+}
+
+// entries lists the top of the user's tree, as loaded ahead or loading it
+// now, and has the next user's loaded ahead.
+func (ut *userTop) entries() ([]entry, error) {
+	ut.mu.Lock()
+	out, err := ut.ahead, ut.err
+	if !ut.loaded {
+		out, err = ut.t.top()
+	}
+	first := !ut.listed
+	ut.listed, ut.loaded, ut.ahead, ut.err = true, false, nil, nil
+	ut.mu.Unlock()
+	if first && ut.next != nil {
+		ut.t.fsys.prefetchTop(ut.next)
+	}
+	return out, err
+}
+
+// loadAhead loads the top of a user's tree that was never listed, for
+// entries to find.
+func (ut *userTop) loadAhead() {
+	ut.mu.Lock()
+	defer ut.mu.Unlock()
+	if ut.listed || ut.loaded {
+		return
+	}
+	ut.ahead, ut.err = ut.t.top()
+	ut.loaded = true
 }
 
 // where names a path of the view in log lines.

@@ -205,28 +205,52 @@ func (c *listingCache) waitRoom() {
 	}
 }
 
-// prefetchQueue bounds the listings waiting to be loaded ahead; past it
-// they load when listed.
+// prefetchQueue bounds the work waiting to be done ahead; past it
+// listings load when listed.
 const prefetchQueue = 4096
+
+// ahead is one piece of work of the prefetch: a listing to load, or the
+// top of a user's tree.
+type ahead struct {
+	l   *listing
+	top *userTop
+}
 
 // prefetch loads listings ahead in the background, in order, on one core
 // (the other serves the requests); a listing wanted first is loaded by
 // its request and the prefetch finds it done.
 func (fsys *FS) prefetch(ls []*listing) {
+	for _, l := range ls {
+		if !fsys.queueAhead(ahead{l: l}) {
+			return
+		}
+	}
+}
+
+// prefetchTop loads the top of a user's tree ahead, after the listings
+// queued before it, and then queues the user's listings.
+func (fsys *FS) prefetchTop(ut *userTop) { fsys.queueAhead(ahead{top: ut}) }
+
+// queueAhead queues work for the prefetch, and reports false when the
+// queue is full.
+func (fsys *FS) queueAhead(a ahead) bool {
 	fsys.prefetchOnce.Do(func() {
-		fsys.prefetchQ = make(chan *listing, prefetchQueue)
+		fsys.prefetchQ = make(chan ahead, prefetchQueue)
 		go func() {
-			for l := range fsys.prefetchQ {
+			for a := range fsys.prefetchQ {
+				if a.top != nil {
+					a.top.loadAhead()
+					continue
+				}
 				fsys.listings.waitRoom()
-				l.get(true)
+				a.l.get(true)
 			}
 		}()
 	})
-	for _, l := range ls {
-		select {
-		case fsys.prefetchQ <- l:
-		default:
-			return
-		}
+	select {
+	case fsys.prefetchQ <- a:
+		return true
+	default:
+		return false
 	}
 }

@@ -126,3 +126,94 @@ func TestPrefetchWithinBudget(t *testing.T) {
 		}
 	}
 }
+
+// groupSource is a listingSource of one group of users, each with the
+// same number of folders, that counts how often each user's folders are
+// listed.
+type groupSource struct {
+	*listingSource
+	users, folders int
+
+	tops map[string]int // guarded by listingSource.mu
+}
+
+func (s *groupSource) Users(server, group string, at int64) ([]index.User, error) {
+	var out []index.User
+	for i := range s.users {
+		out = append(out, index.User{Server: server, Group: group, Name: fmt.Sprintf("u%02d", i)})
+	}
+	return out, nil
+}
+
+func (s *groupSource) Folders(server, group, user string, t int64) ([]*index.Folder, error) {
+	s.mu.Lock()
+	s.tops[user]++
+	n := len(s.tops)
+	s.mu.Unlock()
+	var out []*index.Folder
+	for i := range s.folders {
+		out = append(out, &index.Folder{Name: fmt.Sprintf("F%d", i), Listing: index.ListingID{byte(n), byte(i)}})
+	}
+	return out, nil
+}
+
+func (s *groupSource) listedTops(user string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tops[user]
+}
+
+// A walk of a group finds the next user's tree loaded ahead while it is in
+// one user, listings included, and loads nothing twice; a user that is
+// not walked to is not loaded.
+func TestPrefetchNextUser(t *testing.T) {
+	src := &groupSource{listingSource: &listingSource{n: 10, loads: map[index.ListingID]int{}}, users: 4, folders: 3, tops: map[string]int{}}
+	fsys := New(src, 1<<20)
+	users, err := fsys.users(view{}, "s", "g")
+	if err != nil || len(users) != 4 {
+		t.Fatalf("users: %d, %v", len(users), err)
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	for i := range 2 {
+		if _, err := users[i].load(); err != nil {
+			t.Fatal(err)
+		}
+		next := users[i+1].name
+		waitFor(next+"'s tree loaded ahead", func() bool { return src.listedTops(next) == 1 })
+		// Its listings follow its top: each is loaded once, ahead.
+		waitFor(next+"'s listings loaded ahead", func() bool {
+			src.mu.Lock()
+			defer src.mu.Unlock()
+			return len(src.loads) == 3*(i+2)
+		})
+	}
+	if n := src.listedTops(users[3].name); n != 0 {
+		t.Errorf("%s, two users past the walk, was loaded %d times", users[3].name, n)
+	}
+	// Listing the user loaded ahead takes what was loaded: its tree and
+	// listings were loaded once.
+	top, err := users[2].load()
+	if err != nil || len(top) != 3 {
+		t.Fatalf("%s: %d folders, %v", users[2].name, len(top), err)
+	}
+	for _, u := range users[:3] {
+		if n := src.listedTops(u.name); n != 1 {
+			t.Errorf("%s loaded %d times", u.name, n)
+		}
+	}
+	waitFor(users[3].name+"'s tree loaded ahead", func() bool { return src.listedTops(users[3].name) == 1 })
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	for id, n := range src.loads {
+		if n != 1 {
+			t.Errorf("listing %x loaded %d times", id[:2], n)
+		}
+	}
+}
