@@ -44,6 +44,10 @@ type Options struct {
 	// another process holds the repository's index, instead of failing
 	// with index.ErrLocked. Read-only commands use it.
 	Private bool
+	// Reads says the command mostly reads the index (a mount, a
+	// restore), which then keeps it compacted for reads
+	// (index.OpenForReads).
+	Reads bool
 }
 
 type archiveFile struct {
@@ -71,9 +75,13 @@ func Open(dir string, opt Options) (*Repo, []Problem, error) {
 	l := Layout(dir)
 	l.removeStaleIndexes()
 	l.removeStalePending()
-	cat, err := index.Open(l.Index())
+	openIndex := index.Open
+	if opt.Reads {
+		openIndex = index.OpenForReads
+	}
+	cat, err := openIndex(l.Index())
 	if errors.Is(err, index.ErrLocked) && opt.Private {
-		return openPrivate(l)
+		return openPrivate(l, openIndex)
 	}
 	if errors.Is(err, index.ErrLocked) {
 		return nil, nil, err
@@ -85,7 +93,7 @@ func Open(dir string, opt Options) (*Repo, []Problem, error) {
 		if rerr := index.Remove(l.Index()); rerr != nil {
 			return nil, nil, fmt.Errorf("%v; and cannot remove it: %w", err, rerr)
 		}
-		if cat, err = index.Open(l.Index()); err != nil {
+		if cat, err = openIndex(l.Index()); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -105,12 +113,12 @@ func start(r *Repo) (*Repo, []Problem, error) {
 // finds the repository's index held by another process (a running mount or
 // backup). The archives are the truth, so this index is as good as the
 // shared one; it is thrown away on Close.
-func openPrivate(l Layout) (*Repo, []Problem, error) {
+func openPrivate(l Layout, openIndex func(string) (*index.Catalog, error)) (*Repo, []Problem, error) {
 	dir, err := os.MkdirTemp(l.Tmp(), privateIndexPrefix)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot create a private index: %w", err)
 	}
-	cat, err := index.Open(dir)
+	cat, err := openIndex(dir)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err

@@ -262,13 +262,13 @@ func (e *env) needRepo() (string, error) {
 
 // openRepo opens the repository and reports archives it could not read.
 // Commands that only read pass private, so that they work while a mount
-// holds the index.
+// holds the index, and the index is kept compacted for their reads.
 func (e *env) openRepo(private bool) (*repo.Repo, error) {
 	dir, err := e.needRepo()
 	if err != nil {
 		return nil, err
 	}
-	r, problems, err := repo.Open(dir, repo.Options{Private: private})
+	r, problems, err := repo.Open(dir, repo.Options{Private: private, Reads: private})
 	if err != nil {
 		return nil, err
 	}
