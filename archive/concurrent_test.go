@@ -51,11 +51,13 @@ func TestConcurrentReads(t *testing.T) {
 func TestFrameCache(t *testing.T) {
 	c := newFrameCache(2)
 	loads := 0
-	load := func() ([]byte, error) { loads++; return []byte{1}, nil }
+	load := func([]byte) ([]byte, error) { loads++; return []byte{1}, nil }
 	for _, i := range []int{0, 1, 0, 2, 0} {
-		if _, err := c.get(frameKey{nil, i}, load); err != nil {
+		_, release, err := c.get(frameKey{nil, i}, load)
+		if err != nil {
 			t.Fatal(err)
 		}
+		release()
 	}
 	// 0 and 1 load once each, 2 evicts 1, and 0 stays as the most recent.
 	if loads != 3 {
@@ -75,9 +77,11 @@ func TestSharedFrameCache(t *testing.T) {
 	b.UseCache(c)
 	loads := 0
 	for _, k := range []frameKey{{a, 0}, {b, 0}, {a, 0}, {b, 1}, {a, 1}} {
-		if _, err := c.c.get(k, func() ([]byte, error) { loads++; return []byte{byte(k.idx)}, nil }); err != nil {
+		_, release, err := c.c.get(k, func([]byte) ([]byte, error) { loads++; return []byte{byte(k.idx)}, nil })
+		if err != nil {
 			t.Fatal(err)
 		}
+		release()
 	}
 	// a0, b0, b1, a1 load; a0 again is cached; a1 evicts b0, the least recent.
 	if loads != 4 || c.c.lru.Len() != 3 {
@@ -89,5 +93,54 @@ func TestSharedFrameCache(t *testing.T) {
 	a.Forget()
 	if c.c.lru.Len() != 1 {
 		t.Errorf("after a.Forget, %d frames cached, want b's one", c.c.lru.Len())
+	}
+}
+
+// A frame's buffer goes to the frames decoded after it only once it is
+// out of the cache and no reader holds it: a reader's bytes never change
+// under it.
+func TestFrameBufferReuse(t *testing.T) {
+	c := newFrameCache(1)
+	fill := func(v byte) func([]byte) ([]byte, error) {
+		return func(buf []byte) ([]byte, error) {
+			for range 4096 {
+				buf = append(buf, v)
+			}
+			return buf, nil
+		}
+	}
+	held, releaseHeld, err := c.get(frameKey{nil, 0}, fill(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 100; i++ {
+		// Each evicts the one before, the held frame first.
+		_, release, err := c.get(frameKey{nil, i}, fill(byte(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		release()
+	}
+	for i, b := range held {
+		if b != 0 {
+			t.Fatalf("byte %d of a frame held by a reader changed to %d", i, b)
+		}
+	}
+	releaseHeld()
+	reused := false
+	for i := 100; i < 200 && !reused; i++ {
+		data, release, _ := c.get(frameKey{nil, i}, func(buf []byte) ([]byte, error) {
+			if cap(buf) > 0 {
+				reused = true
+			}
+			return fill(1)(buf)
+		})
+		if len(data) != 4096 {
+			t.Fatalf("frame %d: %d bytes", i, len(data))
+		}
+		release()
+	}
+	if !reused {
+		t.Log("no buffer was reused (sync.Pool may drop them, under the race detector often)")
 	}
 }

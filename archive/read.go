@@ -99,7 +99,8 @@ func (b *blobReader) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	i := b.r.frameAt(b.off)
-	data, err := b.r.frame(i)
+	data, release, err := b.r.frame(i)
+	defer release()
 	if err != nil {
 		b.err = err
 		return 0, err

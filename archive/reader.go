@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"sync"
 )
 
 // Reader reads an archive at random: folders and blobs by location. It is
@@ -115,7 +116,16 @@ func (r *Reader) Forget() {
 
 // readAt reads n bytes at off; a file that ends first is truncated.
 func readAt(r io.ReaderAt, off, n int64) ([]byte, error) {
-	b := make([]byte, n)
+	var b []byte
+	return readInto(r, off, n, &b)
+}
+
+// readInto is readAt into *buf, which it grows when it is too small.
+func readInto(r io.ReaderAt, off, n int64, buf *[]byte) ([]byte, error) {
+	if int64(cap(*buf)) < n {
+		*buf = make([]byte, n)
+	}
+	b := (*buf)[:n]
 	m, err := r.ReadAt(b, off)
 	if m == len(b) {
 		return b, nil
@@ -212,21 +222,31 @@ func readTrailer(r io.ReaderAt, ft footer, dataStart int64) (*Trailer, error) {
 	return t, nil
 }
 
-// frame returns the decoded frame i, from the cache when it is there.
-func (r *Reader) frame(i int) ([]byte, error) {
-	return r.cache.get(frameKey{r, i}, func() ([]byte, error) {
+// frame returns the decoded frame i, from the cache when it is there; the
+// caller calls release when it is done with the bytes.
+func (r *Reader) frame(i int) (data []byte, release func(), err error) {
+	return r.cache.get(frameKey{r, i}, func(buf []byte) ([]byte, error) {
 		f := r.trailer.Frames[i]
-		z, err := readAt(r.r, f.FileOffset, f.CompressedLen)
+		zp, _ := compressedBuffers.Get().(*[]byte)
+		if zp == nil {
+			zp = new([]byte)
+		}
+		defer compressedBuffers.Put(zp)
+		z, err := readInto(r.r, f.FileOffset, f.CompressedLen, zp)
 		if err != nil {
 			return nil, err
 		}
-		p, err := decodeFrame(z, nil, f.Len, f.Len)
+		p, err := decodeFrame(z, buf, f.Len, f.Len)
 		if err != nil {
 			return nil, corruptf("frame %d at offset %d: %v", i, f.FileOffset, err)
 		}
 		return p, nil
 	})
 }
+
+// compressedBuffers holds buffers for the compressed bytes of frames,
+// which are done with once decoded.
+var compressedBuffers sync.Pool // of *[]byte
 
 // checkLoc checks that loc lies within the data.
 func (r *Reader) checkLoc(loc Location, what string) error {
@@ -249,8 +269,9 @@ func (r *Reader) frameAt(off int64) int {
 func (r *Reader) read(dst []byte, loc Location) ([]byte, error) {
 	off, end := loc.Offset, loc.Offset+loc.Length
 	for i := r.frameAt(off); off < end; i++ {
-		p, err := r.frame(i)
+		p, release, err := r.frame(i)
 		if err != nil {
+			release()
 			return nil, err
 		}
 		f := r.trailer.Frames[i]
@@ -263,6 +284,7 @@ func (r *Reader) read(dst []byte, loc Location) ([]byte, error) {
 			dst = slices.Grow(dst, want-len(dst))
 		}
 		dst = append(dst, p...)
+		release()
 		off += int64(len(p))
 	}
 	return dst, nil

@@ -200,11 +200,12 @@ func TestZstdCompatible(t *testing.T) {
 	}
 	var want []byte
 	for i := range r.Trailer().Frames {
-		p, err := r.frame(i)
+		p, release, err := r.frame(i)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, p...)
+		release()
 	}
 	d, err := zstd.NewReader(bytes.NewReader(b))
 	if err != nil {
