@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -215,11 +216,11 @@ func (fsys *FS) users(v view, server, group string) ([]entry, error) {
 		if !usableName(u.Name) {
 			continue
 		}
-		t := tree{fsys: fsys, v: v, u: u, acc: fsys.userAccess(u)}
+		t := tree{fsys: fsys, v: v, u: u, acc: fsys.userAccess(u), statted: new(atomic.Bool)}
 		top := &userTop{t: t}
 		tops = append(tops, top)
 		out = append(out, entry{name: u.Name, ino: t.ino("user"), mtime: u.Time,
-			load: top.entries, acc: t.acc, what: t.where("")})
+			load: top.entries, acc: t.acc, what: t.where(""), statted: t.statted})
 	}
 	// A walk meets the users in the order of their names.
 	sort.Slice(tops, func(i, j int) bool { return tops[i].t.u.Name < tops[j].t.u.Name })
@@ -290,6 +291,9 @@ type tree struct {
 	v    view
 	u    index.User
 	acc  *access // of every entry in the tree
+	// set once a file of the tree was looked up: its reader stats files
+	// (tar, rsync, ls -l, a mail client), see dirHandle.Lookup
+	statted *atomic.Bool
 }
 
 func (t tree) ino(tag string, parts ...string) uint64 {
@@ -349,7 +353,7 @@ func (t tree) folderEntries(ft *folderTree, path []string) []entry {
 				mtime = f.NewMtime
 			}
 			out = append(out, entry{name: sub, ino: t.ino("subdir", f.Name, sub), mtime: mtime,
-				load: func() ([]entry, error) { return l.messages(sub) }, listed: true, acc: t.acc, what: where + "/" + sub})
+				load: func() ([]entry, error) { return l.messages(sub) }, listed: true, acc: t.acc, what: where + "/" + sub, statted: t.statted})
 		}
 		out = append(out, l.controls()...)
 	}
@@ -361,7 +365,7 @@ func (t tree) folderEntries(ft *folderTree, path []string) []entry {
 		}
 		out = append(out, entry{name: name, ino: t.ino("folder", strings.Join(kpath, "/")), mtime: mtime,
 			load: func() ([]entry, error) { return t.folderEntries(kid, kpath), nil }, listed: kid.folder != nil,
-			acc: t.acc, what: where + "/" + name})
+			acc: t.acc, what: where + "/" + name, statted: t.statted})
 	}
 	sortEntries(out)
 	return out
