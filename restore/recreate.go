@@ -116,18 +116,29 @@ func planBatch(batch []recreation, blobs Blobs) *written {
 // write writes the batch's messages into tmp/, reading their pieces in
 // the order they lie in the archives, so that a message stored once for
 // many users, whose body lies far from its headers, costs no extra
-// decoding. finish does the rest.
+// decoding. Each writer takes a stretch of the pieces at a time, in order:
+// the writers then read different frames and write into different
+// folders, where taking the next piece each had them all creating files
+// in one directory, waiting on its lock. finish does the rest.
 func (w *written) write(blobs Blobs) {
 	var mu sync.Mutex // guards w.errs while the workers run
-	parallel(len(w.pieces), func(k int) {
-		if msg, err := w.pieces[k].write(blobs); err != nil {
-			mu.Lock()
-			w.errs[msg.folder] = append(w.errs[msg.folder], fmt.Errorf("%s/%s: %w", msg.m.Subdir, msg.m.Name, err))
-			mu.Unlock()
+	n := len(w.pieces)
+	stretches := min(n, writers*stretchesPerWriter)
+	parallel(stretches, func(c int) {
+		for k := c * n / stretches; k < (c+1)*n/stretches; k++ {
+			if msg, err := w.pieces[k].write(blobs); err != nil {
+				mu.Lock()
+				w.errs[msg.folder] = append(w.errs[msg.folder], fmt.Errorf("%s/%s: %w", msg.m.Subdir, msg.m.Name, err))
+				mu.Unlock()
+			}
 		}
 	})
 	w.pieces = nil
 }
+
+// stretchesPerWriter is how many stretches of a batch's pieces each
+// writer takes, about: enough that the writers finish together.
+const stretchesPerWriter = 8
 
 // finish moves the written messages into place after one sync of the
 // file system, writes the control files after another and
