@@ -71,6 +71,9 @@ func (c *blobCache) put(h archive.Hash, data []byte) {
 type Stats struct {
 	CacheBytes, CacheLimit int64
 	CacheMessages          int
+	// Stored is how many messages were stored into the kernel's cache
+	// ahead of their reader (push.go).
+	Stored int64
 }
 
 // Stats returns the message cache's use.
@@ -78,5 +81,5 @@ func (fsys *FS) Stats() Stats {
 	c := fsys.cache
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return Stats{CacheBytes: c.size, CacheLimit: c.limit, CacheMessages: c.order.Len()}
+	return Stats{CacheBytes: c.size, CacheLimit: c.limit, CacheMessages: c.order.Len(), Stored: fsys.ahead.stored.Load()}
 }

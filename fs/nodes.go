@@ -184,7 +184,11 @@ func (d *dirNode) lookupIn(ctx context.Context, entries []entry, name string, ou
 		out.SetEntryTimeout(dynamicTimeout)
 		out.SetAttrTimeout(dynamicTimeout)
 	}
-	return d.NewInode(ctx, d.fsys.node(&entries[i]), gofs.StableAttr{Mode: out.Attr.Mode & syscall.S_IFMT, Ino: e.ino}), 0
+	n := d.NewInode(ctx, d.fsys.node(&entries[i]), gofs.StableAttr{Mode: out.Attr.Mode & syscall.S_IFMT, Ino: e.ino})
+	if e.seq != nil {
+		e.seq.setNode(e.pos, n)
+	}
+	return n, 0
 }
 
 func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {

@@ -3,6 +3,9 @@ package fs
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
 
 	"github.com/mailvault/mailvault/archive"
 )
@@ -40,6 +43,7 @@ type readAhead struct {
 	bytes    int64
 
 	batches sync.WaitGroup // the batches in flight
+	stored  atomic.Int64   // messages stored into the kernel's cache
 }
 
 func newReadAhead(src Source, cache *blobCache) *readAhead {
@@ -66,11 +70,13 @@ type sequence struct {
 	l   *listing
 	sub string
 
-	mu     sync.Mutex // guards the fields below
-	last   int        // the position read last
-	next   int        // the first position not read ahead
-	window int64      // the size of the next batch
-	onward bool       // the directories after it are being read ahead
+	mu     sync.Mutex    // guards the fields below
+	last   int           // the position read last
+	next   int           // the first position not read ahead
+	window int64         // the size of the next batch
+	onward bool          // the directories after it are being read ahead
+	nodes  []*gofs.Inode // of the entries the kernel was told of (nil: none)
+	pushed bool          // a pusher runs or ran (push.go)
 }
 
 // newSequence makes the sequence of the message entries of directory
@@ -118,8 +124,10 @@ func (ra *readAhead) advance(s *sequence, pos int) {
 		s.window = min(firstWindow, ra.max)
 	}
 	if s.l != nil && pos > 0 && !s.onward {
-		// A walk of the user's tree: read on across its directories.
+		// A walk of the user's tree: read on across its directories,
+		// and put this one's messages into the kernel's cache.
 		s.onward = true
+		ra.startPush(s, pos+1)
 		hs, size, end := ra.pick(s, s.next, ra.limit)
 		s.next, s.window = end, ra.max
 		rest := s.cum[len(s.hashes)] - s.cum[pos+1]

@@ -185,8 +185,8 @@ func printStatus(e *env, fsys *fs.FS) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	st := fsys.Stats()
-	fmt.Fprintf(e.stderr, "mailvault: mount: status: %d goroutines, %.1f MiB heap in use, %.1f MiB from the OS, cache %.1f of %.1f MiB (%d messages)\n",
-		runtime.NumGoroutine(), mib(ms.HeapInuse), mib(ms.Sys), mib(uint64(st.CacheBytes)), mib(uint64(st.CacheLimit)), st.CacheMessages)
+	fmt.Fprintf(e.stderr, "mailvault: mount: status: %d goroutines, %.1f MiB heap in use, %.1f MiB from the OS, cache %.1f of %.1f MiB (%d messages), %d messages stored into the kernel's cache ahead of their reader\n",
+		runtime.NumGoroutine(), mib(ms.HeapInuse), mib(ms.Sys), mib(uint64(st.CacheBytes)), mib(uint64(st.CacheLimit)), st.CacheMessages, st.Stored)
 }
 
 func mib(n uint64) float64 { return float64(n) / (1 << 20) }
