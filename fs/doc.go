@@ -23,7 +23,11 @@
 // kernel is told that files need no OPEN, RELEASE or FLUSH (fileNode.Open,
 // Flush) and directories no OPENDIR or RELEASEDIR (raw.go), and a listing
 // carries its subdirectories' attributes (READDIRPLUS), but not its
-// files', for which the kernel would then hold an inode each.
+// files', for which the kernel would then hold an inode each, until a file
+// of the user's tree is looked up: a reader that stats files gets them
+// with the listing then (dirHandle.Lookup), and a directory it reads in
+// order is stored into the kernel's page cache ahead of it (push.go). A
+// walk of a group loads the next user's tree ahead (userTop).
 //
 // Who may read what is in access.go: the mounting user alone, or with
 // AllowOther each user's tree owned by that mail's owner (from the store or
