@@ -32,7 +32,7 @@ type FS struct {
 
 	listings     *listingCache
 	prefetchOnce sync.Once
-	prefetchQ    chan ahead // of the goroutine that loads listings ahead
+	prefetchQ    chan prefetchJob // of the goroutine that loads listings ahead
 }
 
 // New returns the file system of a Source. cacheBytes bounds the memory kept

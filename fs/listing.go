@@ -209,9 +209,9 @@ func (c *listingCache) waitRoom() {
 // listings load when listed.
 const prefetchQueue = 4096
 
-// ahead is one piece of work of the prefetch: a listing to load, or the
-// top of a user's tree.
-type ahead struct {
+// prefetchJob is one piece of work of the prefetch: a listing to load, or
+// the top of a user's tree.
+type prefetchJob struct {
 	l   *listing
 	top *userTop
 }
@@ -221,7 +221,7 @@ type ahead struct {
 // its request and the prefetch finds it done.
 func (fsys *FS) prefetch(ls []*listing) {
 	for _, l := range ls {
-		if !fsys.queueAhead(ahead{l: l}) {
+		if !fsys.queueAhead(prefetchJob{l: l}) {
 			return
 		}
 	}
@@ -229,13 +229,13 @@ func (fsys *FS) prefetch(ls []*listing) {
 
 // prefetchTop loads the top of a user's tree ahead, after the listings
 // queued before it, and then queues the user's listings.
-func (fsys *FS) prefetchTop(ut *userTop) { fsys.queueAhead(ahead{top: ut}) }
+func (fsys *FS) prefetchTop(ut *userTop) { fsys.queueAhead(prefetchJob{top: ut}) }
 
 // queueAhead queues work for the prefetch, and reports false when the
 // queue is full.
-func (fsys *FS) queueAhead(a ahead) bool {
+func (fsys *FS) queueAhead(a prefetchJob) bool {
 	fsys.prefetchOnce.Do(func() {
-		fsys.prefetchQ = make(chan ahead, prefetchQueue)
+		fsys.prefetchQ = make(chan prefetchJob, prefetchQueue)
 		go func() {
 			for a := range fsys.prefetchQ {
 				if a.top != nil {

@@ -42,12 +42,9 @@ const cachedFrames = 16
 type Options struct {
 	// Private allows building a private index from the archives when
 	// another process holds the repository's index, instead of failing
-	// with index.ErrLocked. Read-only commands use it.
+	// with index.ErrLocked. Read-only commands use it, and their index is
+	// kept compacted for reads (index.OpenForReads).
 	Private bool
-	// Reads says the command mostly reads the index (a mount, a
-	// restore), which then keeps it compacted for reads
-	// (index.OpenForReads).
-	Reads bool
 }
 
 type archiveFile struct {
@@ -76,7 +73,7 @@ func Open(dir string, opt Options) (*Repo, []Problem, error) {
 	l.removeStaleIndexes()
 	l.removeStalePending()
 	openIndex := index.Open
-	if opt.Reads {
+	if opt.Private {
 		openIndex = index.OpenForReads
 	}
 	cat, err := openIndex(l.Index())

@@ -268,7 +268,7 @@ func (e *env) openRepo(private bool) (*repo.Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, problems, err := repo.Open(dir, repo.Options{Private: private, Reads: private})
+	r, problems, err := repo.Open(dir, repo.Options{Private: private})
 	if err != nil {
 		return nil, err
 	}
